@@ -100,8 +100,8 @@ def cmd_start(args):
         state = _read_state()
         if state:
             for c in state["clusters"]:
-                print("cluster %-6s context %-6s %s  (ready in %.1fs)" % (c["name"], c["context"], c["server"],
-                                                                       c["ready_seconds"]))
+                print("cluster %-6s context %-6s %s  (ready in %.1fs)"
+                      % (c["name"], c["context"], c["server"], c["ready_seconds"]))
             print("export KUBECONFIG=%s" % state["kubeconfig"])
             return 0
         time.sleep(0.3)
@@ -117,9 +117,8 @@ def cmd_stop(_args):
         return 0
     pid = state["supervisor_pid"]
     os.kill(pid, signal.SIGTERM)
-    for _ in range(300):
-        if not _alive(pid):
-            break
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     print("stopped")
     return 0

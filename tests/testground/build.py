@@ -118,6 +118,7 @@ def _module_gomod(module, version, workdir, log_path):
         env=_go_env(),
         capture_output=True,
         text=True,
+        check=False,
     )
     with open(log_path, "a") as log:
         log.write(out.stdout + out.stderr)
@@ -222,6 +223,7 @@ def kwok_module_dir(cwd=None):
         env=_go_env(),
         capture_output=True,
         text=True,
+        check=False,
         cwd=cwd,
     )
     if out.returncode != 0:
