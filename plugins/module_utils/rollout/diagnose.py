@@ -39,7 +39,8 @@ READY_FLAPPING_REASON = "ReadyFlapping"
 # that cannot pull or configure its container never gets far enough to
 # crash, and an unschedulable surge pod says nothing about the template
 # if its scheduled siblings already crash.
-KIND_PRECEDENCE = (KIND_IMAGE_PULL, KIND_CONFIG, KIND_CRASH_LOOP, KIND_UNSCHEDULABLE, KIND_READY_FLAPPING)
+KIND_PRECEDENCE = (KIND_IMAGE_PULL, KIND_CONFIG, KIND_CRASH_LOOP, KIND_UNSCHEDULABLE, KIND_READY_FLAPPING,
+                   KIND_NOT_READY)
 
 MAX_EVENTS = 5
 MAX_MESSAGE = 1024
@@ -52,7 +53,8 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 class Thresholds(collections.namedtuple(
-        "Thresholds", ["crash_restarts", "image_pull_failures", "unschedulable_seconds", "flap_transitions"])):
+        "Thresholds", ["crash_restarts", "image_pull_failures", "unschedulable_seconds", "flap_transitions",
+                       "not_ready_seconds"])):
     """When a finding becomes a rollout failure. None disables that check.
 
     crash_restarts: a crash-looping container fails the rollout once its
@@ -65,15 +67,19 @@ class Thresholds(collections.namedtuple(
         immediate. The grace covers surge pods waiting for old pods to go.
     flap_transitions: a pod whose Ready went True->False this many times
         while watched fails the rollout.
+    not_ready_seconds: a Running pod not Ready for this long fails the
+        rollout. Off (None) by default: model loads vary so much that only
+        the user can size it; the progress deadline is the safety net.
     """
 
     __slots__ = ()
 
-    def __new__(cls, crash_restarts=2, image_pull_failures=1, unschedulable_seconds=30, flap_transitions=3):
+    def __new__(cls, crash_restarts=2, image_pull_failures=1, unschedulable_seconds=30, flap_transitions=3,
+                not_ready_seconds=None):
         self = super(Thresholds, cls).__new__(
-            cls, crash_restarts, image_pull_failures, unschedulable_seconds, flap_transitions)
+            cls, crash_restarts, image_pull_failures, unschedulable_seconds, flap_transitions, not_ready_seconds)
         for field, minimum in (("crash_restarts", 0), ("image_pull_failures", 1),
-                               ("unschedulable_seconds", 0), ("flap_transitions", 1)):
+                               ("unschedulable_seconds", 0), ("flap_transitions", 1), ("not_ready_seconds", 0)):
             _check_threshold(field, getattr(self, field), minimum)
         return self
 
@@ -401,6 +407,9 @@ def _failures_of_kind(kind, findings, thresholds):
         return [f for f in of_kind if _crash_is_failure(f, thresholds)]
     if kind == KIND_UNSCHEDULABLE:
         return [f for f in of_kind if _unschedulable_is_failure(f, thresholds)]
+    if kind == KIND_NOT_READY:
+        limit = thresholds.not_ready_seconds
+        return [f for f in of_kind if limit is not None and (f["seconds"] or 0) >= limit]
     # config errors need no grace; ready_flapping findings arrive already over threshold.
     return of_kind
 
@@ -456,7 +465,7 @@ def _verdict_message(finding, affected, total, extra=""):
     qualifier = ""
     if finding["kind"] == KIND_CRASH_LOOP:
         qualifier = " after %d restarts" % finding["restarts"]
-    elif finding["kind"] == KIND_UNSCHEDULABLE:
+    elif finding["kind"] in (KIND_UNSCHEDULABLE, KIND_NOT_READY):
         qualifier = " for %ds" % int(finding["seconds"] or 0)
     return "%s: %s%s%s on %d of %d new pods%s" % (
         where, finding["reason"], detail, qualifier, affected, total, extra)

@@ -94,9 +94,10 @@ def test_parse_time_returns_none_for_missing_or_malformed(text):
 
 
 def test_threshold_defaults():
-    assert diagnose.Thresholds() == (2, 1, 30, 3)
+    assert diagnose.Thresholds() == (2, 1, 30, 3, None)
     assert diagnose.Thresholds()._asdict() == {
         "crash_restarts": 2, "image_pull_failures": 1, "unschedulable_seconds": 30, "flap_transitions": 3,
+        "not_ready_seconds": None,
     }
 
 
@@ -882,3 +883,25 @@ def test_non_controller_owner_reference_does_not_claim():
     orphan["metadata"]["ownerReferences"] = [dict(replicasets[2]["metadata"]["ownerReferences"][0], controller=False)]
     rs = diagnose.find_new_replicaset(load("deployment_updating.yaml"), replicasets)
     assert rs["metadata"]["name"] == "web-6b8c9d7f4x"
+
+
+def test_not_ready_is_no_failure_by_default():
+    assert diagnose.decide_failure([load("pod_not_ready.yaml")], now=at(3600)) is None
+
+
+@pytest.mark.parametrize("seconds_after, expected", [(29, None), (30, "not_ready")])
+def test_not_ready_fails_once_its_threshold_is_reached(seconds_after, expected):
+    thresholds = diagnose.Thresholds(not_ready_seconds=30)
+    verdict = diagnose.decide_failure([load("pod_not_ready.yaml")], thresholds=thresholds, now=at(seconds_after))
+    if expected is None:
+        assert verdict is None
+    else:
+        assert verdict["reason"] == "not_ready"
+        assert verdict["message"] == (
+            "pod web-6b8c9d7f4x-d2vgs container server: ContainersNotReady "
+            "(containers with unready status: [server]) for 30s on 1 of 1 new pods")
+
+
+def test_not_ready_threshold_rejects_negative():
+    with pytest.raises(ValueError, match="not_ready_seconds"):
+        diagnose.Thresholds(not_ready_seconds=-1)
