@@ -63,6 +63,8 @@ def moto_url(tmp_path_factory):
         proc = subprocess.Popen(
             [moto_server, "-H", "127.0.0.1", "-p", str(port)],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            # AWS managed policies (AmazonEKSClusterPolicy, ...) exist only when loaded.
+            env=dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true"),
         )
     try:
         _wait_until_serving(url, proc)
