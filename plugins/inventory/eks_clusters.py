@@ -56,7 +56,7 @@ extends_documentation_fragment:
   - amazon.aws.region.plugins
   - amazon.aws.assume_role.plugins
 author:
-  - modelops.serving maintainers
+  - modelops.serving maintainers (@modelops)
 notes:
   - Needs C(eks:ListClusters) and C(eks:DescribeCluster) (and C(ec2:DescribeRegions) when
     I(regions) is empty).

@@ -27,7 +27,7 @@ description:
     is) or set C(no_log) on the task.
   - Optionally writes a kubeconfig with a token user, created with mode C(0600).
 author:
-  - modelops.serving maintainers
+  - modelops.serving maintainers (@modelops)
 options:
   name:
     description: Name of the EKS cluster.

@@ -25,7 +25,7 @@ description:
     type, disk size) fail with a message naming the field instead of being ignored.
   - Every AWS call retries with jittered backoff on throttling.
 author:
-  - modelops.serving maintainers
+  - modelops.serving maintainers (@modelops)
 options:
   name:
     description: Name of the node group.
@@ -100,7 +100,6 @@ options:
         description: Taint key, for example C(nvidia.com/gpu).
         type: str
         required: true
-        no_log: false
       value:
         description: Taint value.
         type: str
