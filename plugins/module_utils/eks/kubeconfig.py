@@ -2,16 +2,19 @@
 # Copyright (c) modelops.serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Write a token kubeconfig so that only its owner can read it."""
+"""Write a token kubeconfig so that only its owner can read it.
+
+The file is JSON, which is YAML too and which kubectl and every Kubernetes client read; this
+keeps the module free of a PyYAML requirement on the target.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import tempfile
-
-import yaml
 
 FILE_MODE = 0o600
 
@@ -24,8 +27,8 @@ def _without_tokens(config):
 def _read(path):
     try:
         with open(path) as f:
-            return yaml.safe_load(f)
-    except (IOError, OSError, yaml.YAMLError):
+            return json.load(f)
+    except (IOError, OSError, ValueError):
         return None
 
 
@@ -50,7 +53,8 @@ def write(path, config):
     fd, tmp = tempfile.mkstemp(prefix=".kubeconfig-", dir=directory)  # mkstemp creates with 0600
     try:
         with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(config, f, default_flow_style=False)
+            json.dump(config, f, indent=2, sort_keys=True)
+            f.write("\n")
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
