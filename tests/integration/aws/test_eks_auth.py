@@ -44,7 +44,7 @@ def test_token_is_valid_written_0600_and_never_printed_with_vvv(aws, cluster, tm
                 msg: "endpoint={{ eks.endpoint }} expires={{ eks.expires_at }} token_chars={{ eks.token | length }}"
         """ % (CLUSTER, kubeconfig)))
     p = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-vvv", str(playbook)], env=aws.env(),
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, check=False)
     output = p.stdout + p.stderr
     assert p.returncode == 0, output[-3000:]
 
@@ -88,7 +88,7 @@ def test_token_is_valid_written_0600_and_never_printed_with_vvv(aws, cluster, tm
 
 def adhoc_auth(aws, args, env=None):
     p = subprocess.run([os.path.join(BIN, "ansible"), "localhost", "-m", "modelops.serving.eks_auth", "-a", args],
-                       env=env or aws.env(), capture_output=True, text=True, timeout=120)
+                       env=env or aws.env(), capture_output=True, text=True, timeout=120, check=False)
     return p.returncode, p.stdout + p.stderr
 
 

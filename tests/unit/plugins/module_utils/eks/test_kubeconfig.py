@@ -19,4 +19,4 @@ def test_written_owner_only_and_token_refresh_is_not_a_change(tmp_path):
     assert kubeconfig.needs_change(path, config("t2", server="https://other"))
     os.chmod(path, 0o644)
     assert kubeconfig.needs_change(path, config("t1"))
-    assert [f for f in os.listdir(os.path.dirname(path))] == ["kubeconfig"]  # no temp file left
+    assert list(os.listdir(os.path.dirname(path))) == ["kubeconfig"]  # no temp file left

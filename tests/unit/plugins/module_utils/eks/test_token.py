@@ -4,7 +4,6 @@ import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
-import botocore.session
 import pytest
 from botocore.stub import Stubber
 
@@ -114,7 +113,7 @@ def test_describe_cluster_retries_throttling_then_succeeds(code):
 
 def test_describe_cluster_gives_up_after_retries_with_a_clear_error():
     client, stub = stubbed_eks()
-    for _ in range(3):  # amazon.aws's CloudRetry counts attempts: retries=3 is three calls
+    for _attempt in range(3):  # amazon.aws's CloudRetry counts attempts: retries=3 is three calls
         stub.add_client_error("describe_cluster", service_error_code="ThrottlingException", http_status_code=429)
     with stub, pytest.raises(eks_token.EksAuthError, match="kept throttling eks:DescribeCluster on 'c1'"):
         eks_token.describe_cluster(client, "c1", retry=FAST)

@@ -430,7 +430,7 @@ def test_flap_tracker_ignores_repeated_identical_snapshots():
     tracker = diagnose.FlapTracker()
     down = set_ready(pod, "False", "2026-11-25T09:11:05Z")
     tracker.observe(set_ready(pod, "True", "2026-11-25T09:11:00Z"))
-    for _ in range(5):
+    for _repeat in range(5):
         tracker.observe(down)
     assert tracker.drops(pod) == 1
 
