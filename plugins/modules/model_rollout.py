@@ -27,7 +27,7 @@ description:
   - The change is a strategic merge patch with field manager C(modelops.serving); see the user guide
     for why it is not a server-side apply.
 author:
-  - modelops.serving maintainers
+  - modelops.serving maintainers (@modelops)
 options:
   name:
     description: Name of the Deployment.
@@ -249,7 +249,12 @@ from ansible_collections.kubernetes.core.plugins.module_utils.args_common import
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeApi, KubeError, explain
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import (
+    KubeApi,
+    KubeError,
+    connect_error,
+    explain,
+)
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError, Rollout
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.progress import ProgressFile
 
@@ -302,9 +307,10 @@ def main():
     params = dict(module.params)
     progress = ProgressFile(params.get("progress_file"))
     rollout = None
+    client = None
     try:
         check_numbers(params)
-        client = get_api_client(module=module)
+        client = connect_error(get_api_client, module)
         api = KubeApi(client.client.client)
         rollout = Rollout(api, params, check_mode=module.check_mode, progress=progress.write)
         result = rollout.run()
@@ -315,7 +321,7 @@ def main():
         module.fail_json(msg="cannot build a Kubernetes client: %s" % exc, changed=False, verdict="failed",
                          reason="invalid_input")
     except KubeError as exc:
-        host = getattr(getattr(locals().get("client"), "configuration", None), "host", None) or "(unknown host)"
+        host = params.get("host") or getattr(getattr(client, "configuration", None), "host", None) or "(unknown host)"
         module.fail_json(msg=explain(exc, host), changed=bool(rollout and rollout.changed), verdict="failed",
                          reason="api_error")
     finally:

@@ -41,6 +41,13 @@ class Outcome:
         self.evidence = evidence or []
 
 
+def _write_time(obj, manager):
+    """The server's time of ``manager``'s latest write, from managedFields."""
+    times = [m.get("time") for m in (obj.get("metadata") or {}).get("managedFields") or []
+             if m.get("manager") == manager and m.get("time")]
+    return max(times) if times else None
+
+
 def _utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -70,6 +77,8 @@ class Rollout:
         self.watch_stats = {}
         self.disconnects = 0
         self.changed = False
+        # Server time of this run's last write: older deadline verdicts are about an earlier rollout.
+        self.written_at = None
 
     # -- reading and validating --------------------------------------------------------------
     @property
@@ -97,6 +106,10 @@ class Rollout:
         except KubeError as exc:
             if exc.not_found:
                 return "namespace %r does not exist (looking for Deployment %r)" % (self.namespace, self.name)
+            if exc.status == 403:
+                # A namespaced Role cannot read Namespaces; say what is certain.
+                return "Deployment %r not found in namespace %r (or the namespace does not exist)" % (
+                    self.name, self.namespace)
         return "Deployment %r not found in namespace %r" % (self.name, self.namespace)
 
     def plan(self, deployment):
@@ -168,8 +181,8 @@ class Rollout:
             self.durations["change"] = self.clock() - t
             result["changed"] = True
             previous = spec.recorded_previous(deployment) if container_patch else None
-            self.progress("patched Deployment %s/%s: %s" % (self.namespace, self.name, self._describe(container_patch,
-                                                                                                        spec_patch)))
+            self.progress("patched Deployment %s/%s: %s"
+                          % (self.namespace, self.name, self._describe(container_patch, spec_patch)))
         t = self.clock()
         outcome, deployment, pods = self.wait("rollout", deployment)
         self.durations["rollout"] = self.clock() - t
@@ -285,7 +298,7 @@ class Rollout:
         verdict = status.rollout_status(deployment)
         if verdict.done:
             return Outcome(True, "complete", verdict.message)
-        if verdict.failed:
+        if verdict.failed and not self._stale_deadline(deployment):
             return Outcome(False, verdict.reason, verdict.message)
         if verdict.reason == "paused":
             return Outcome(False, "paused", verdict.message)
@@ -295,6 +308,18 @@ class Rollout:
         if failure:
             return Outcome(False, failure["reason"], failure["message"], failure.get("evidence"))
         return None
+
+    def _stale_deadline(self, deployment):
+        """A ProgressDeadlineExceeded left from before this run's write, not yet replaced by the controller.
+
+        kubectl would report it (and fail a `rollout undo` of a timed-out Deployment at once); the
+        controller replaces it as soon as the new template makes progress, so it is no verdict on it.
+        """
+        exceeded = status.deadline_exceeded_at(deployment)
+        if not exceeded or not self.written_at:
+            return False
+        then, written = diagnose.parse_time(exceeded), diagnose.parse_time(self.written_at)
+        return then is not None and written is not None and then <= written
 
     def _next_unschedulable_check(self, pods, now):
         """When an Unschedulable pod will have waited long enough to count as a failure."""
@@ -323,7 +348,9 @@ class Rollout:
 
     def _patch(self, body, patch_type="strategic"):
         try:
-            return self.api.patch(self._dpath(), body, patch_type=patch_type)
+            patched = self.api.patch(self._dpath(), body, patch_type=patch_type)
+            self.written_at = _write_time(patched, self.api.field_manager) or self.written_at
+            return patched
         except KubeError as exc:
             if exc.conflict:
                 raise InputError("Deployment %s/%s changed while this run was preparing its change (%s); run again"

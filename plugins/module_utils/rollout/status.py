@@ -139,6 +139,14 @@ def _progressing_condition(status):
     return None
 
 
+def deadline_exceeded_at(deployment):
+    """When the controller last wrote ProgressDeadlineExceeded (RFC3339), or None."""
+    condition = _progressing_condition(_status(deployment))
+    if condition and condition.get("reason") == TIMED_OUT_REASON:
+        return condition.get("lastUpdateTime") or condition.get("lastTransitionTime")
+    return None
+
+
 def _revision_check(deployment, revision):
     """kubectl's --revision guard: None when it passes, else a failed RolloutStatus."""
     name = _name(deployment)
