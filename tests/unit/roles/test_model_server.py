@@ -253,7 +253,6 @@ LIVE_CONTAINER = {"name": "model-server", "image": "registry.example.com/team/mo
 def test_existing_deployment_keeps_its_model_version_for_model_rollout():
     """The apply must not roll pods behind model_rollout's back: it carries the live version."""
     overrides = dict(__model_server_live=LIVE, __model_server_live_container=LIVE_CONTAINER,
-                     __model_server_rollout_module_present=True,
                      model_server_env={"MODEL": "new"}, model_server_args=["--new"])
     c = container(render("deployment.yaml.j2", **overrides))
     assert c["image"] == "registry.example.com/team/model:v0"
@@ -263,7 +262,7 @@ def test_existing_deployment_keeps_its_model_version_for_model_rollout():
 
 
 def test_new_deployment_carries_the_requested_version():
-    c = container(render("deployment.yaml.j2", __model_server_rollout_module_present=True))
+    c = container(render("deployment.yaml.j2"))
     assert c["image"] == "registry.example.com/team/model:v1"
     assert value("__model_server_version_pending") is False
 
