@@ -127,6 +127,7 @@ options:
     type: path
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - modelops.serving.eks_connection
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -246,16 +247,11 @@ lock:
 import copy
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import (
-    KubeApi,
-    KubeError,
-    connect_error,
-    explain,
-)
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError, Rollout
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.connect import ConnectError, host_of, kube_api
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.eks_client import EKS_ARG_SPEC
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError, Rollout, failure_result
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.progress import ProgressFile
 
 
@@ -283,6 +279,7 @@ def argument_spec():
         lock_ttl_seconds=dict(type="int", default=120),
         lock_identity=dict(type="str"),
         progress_file=dict(type="path"),
+        eks=dict(type="dict", options=copy.deepcopy(EKS_ARG_SPEC)),
     )
     return spec
 
@@ -291,7 +288,8 @@ def check_numbers(params):
     """Numbers that must be positive or non-negative, named in the error."""
     rules = (
         ("min_ready_seconds", 0), ("progress_deadline_seconds", 1), ("timeout", 1), ("crash_loop_restarts", 1),
-        ("unschedulable_seconds", 0), ("ready_flap_transitions", 1), ("not_ready_seconds", 1), ("log_lines", 0), ("lock_ttl_seconds", 5),
+        ("unschedulable_seconds", 0), ("ready_flap_transitions", 1), ("not_ready_seconds", 1), ("log_lines", 0),
+        ("lock_ttl_seconds", 5),
     )
     for name, minimum in rules:
         value = params.get(name)
@@ -303,27 +301,21 @@ def check_numbers(params):
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True,
+                              mutually_exclusive=[("eks", "kubeconfig"), ("eks", "host"), ("eks", "context")])
     params = dict(module.params)
     progress = ProgressFile(params.get("progress_file"))
     rollout = None
-    client = None
+    api = None
     try:
         check_numbers(params)
-        client = connect_error(get_api_client, module)
-        api = KubeApi(client.client.client)
+        api = kube_api(module)
         rollout = Rollout(api, params, check_mode=module.check_mode, progress=progress.write)
         result = rollout.run()
-    except InputError as exc:
-        module.fail_json(msg=str(exc), changed=bool(rollout and rollout.changed), verdict="failed",
-                         reason="invalid_input")
-    except CoreException as exc:
-        module.fail_json(msg="cannot build a Kubernetes client: %s" % exc, changed=False, verdict="failed",
-                         reason="invalid_input")
+    except (InputError, ConnectError) as exc:
+        result = failure_result(params, rollout, "invalid_input", str(exc))
     except KubeError as exc:
-        host = params.get("host") or getattr(getattr(client, "configuration", None), "host", None) or "(unknown host)"
-        module.fail_json(msg=explain(exc, host), changed=bool(rollout and rollout.changed), verdict="failed",
-                         reason="api_error")
+        result = failure_result(params, rollout, "api_error", explain(exc, host_of(module, api)))
     finally:
         progress.close()
     # A rollback that worked still means the new version did not ship: the task fails, so a

@@ -34,6 +34,7 @@ options:
     default: []
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - modelops.serving.eks_connection
 requirements:
   - kubernetes >= 24.2.0
   - PyYAML >= 3.11
@@ -110,16 +111,11 @@ deployments:
 import copy
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.info import describe_deployments
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import (
-    KubeApi,
-    KubeError,
-    connect_error,
-    explain,
-)
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.connect import ConnectError, host_of, kube_api
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.eks_client import EKS_ARG_SPEC
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
 
 
 def main():
@@ -128,19 +124,19 @@ def main():
         name=dict(type="str"),
         namespace=dict(type="str", default="default"),
         label_selectors=dict(type="list", elements="str", default=[]),
+        eks=dict(type="dict", options=copy.deepcopy(EKS_ARG_SPEC)),
     )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
-    client = None
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True,
+                              mutually_exclusive=[("eks", "kubeconfig"), ("eks", "host"), ("eks", "context")])
+    api = None
     try:
-        client = connect_error(get_api_client, module)
-        api = KubeApi(client.client.client)
+        api = kube_api(module)
         deployments = describe_deployments(api, module.params["namespace"], module.params.get("name"),
                                            module.params.get("label_selectors"))
-    except CoreException as exc:
-        module.fail_json(msg="cannot build a Kubernetes client: %s" % exc)
+    except ConnectError as exc:
+        module.fail_json(msg=str(exc))
     except KubeError as exc:
-        host = module.params.get("host") or (client.configuration.host if client is not None else "(unknown host)")
-        module.fail_json(msg=explain(exc, host))
+        module.fail_json(msg=explain(exc, host_of(module, api)))
     module.exit_json(changed=False, deployments=deployments)
 
 

@@ -68,14 +68,6 @@ def explain(error, host):
     return str(error)
 
 
-def connect_error(build, module):
-    """Build the kubernetes.core client; a server that cannot be reached becomes a KubeError."""
-    try:
-        return build(module=module)
-    except CONNECTION_ERRORS as exc:
-        raise KubeError(str(getattr(exc, "reason", None) or exc))
-
-
 class KubeApi:
     """JSON over a kubernetes.client.ApiClient (as built by kubernetes.core)."""
 

@@ -33,6 +33,29 @@ class InputError(Exception):
     """Bad input or an unusable cluster; raised before anything is written."""
 
 
+def failure_result(params, rollout, reason, message):
+    """The full result contract for a run that stopped before or outside its wait."""
+    empty = {"revision": None, "image": None}
+    result = {
+        "changed": bool(rollout is not None and rollout.changed),
+        "verdict": "failed",
+        "reason": reason,
+        "message": message,
+        "namespace": params.get("namespace"),
+        "name": params.get("name"),
+        "container": getattr(rollout, "container", None) or params.get("container"),
+        "previous": dict(empty),
+        "current": dict(empty),
+        "rolled_back_to": None,
+        "diagnostics": [],
+        "timeline": list(getattr(rollout, "timeline", [])),
+        "durations": {"change": 0.0, "rollout": 0.0, "gate": 0.0, "rollback": 0.0, "total": 0.0},
+        "resumed": False,
+        "api": {"requests": rollout.api.requests if rollout is not None else 0},
+    }
+    return result
+
+
 class Outcome:
     def __init__(self, ok, reason, message, evidence=None):
         self.ok = ok
@@ -46,6 +69,11 @@ def _write_time(obj, manager):
     times = [m.get("time") for m in (obj.get("metadata") or {}).get("managedFields") or []
              if m.get("manager") == manager and m.get("time")]
     return max(times) if times else None
+
+
+def _observed(deployment):
+    meta, st = deployment.get("metadata") or {}, deployment.get("status") or {}
+    return st.get("observedGeneration", 0) >= meta.get("generation", 0)
 
 
 def _utcnow():
@@ -279,7 +307,8 @@ class Rollout:
                                        % (self.namespace, name, phase)), deployment, pods
                     deployment = current
                     point = status.progress(deployment)
-                    if point != last_progress:
+                    # Until the controller has seen the new spec, status counts describe the old one.
+                    if point != last_progress and _observed(deployment):
                         self._record(phase, point)
                         last_progress = point
                     new_rs = diagnose.find_new_replicaset(deployment, ws.cache.items("replicaset"))

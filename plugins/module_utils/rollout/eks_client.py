@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: modelops.serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A Kubernetes client for an EKS cluster whose token renews itself during long waits.
+
+EKS bearer tokens live 15 minutes; a GPU rollout with a slow model load can
+take longer. The client's configuration gets a refresh hook: every request
+(each list, and each watch as it reconnects) asks for the token, and the hook
+signs a new one shortly before the old one expires. An open watch stream is
+not cut when its token expires; EKS checks the token when a request starts.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import datetime
+import os
+import tempfile
+import threading
+
+from ansible_collections.modelops.serving.plugins.module_utils.eks import token as eks_token
+
+# Sign a new token this long before the old one expires.
+REFRESH_MARGIN = datetime.timedelta(seconds=120)
+
+EKS_ARG_SPEC = dict(
+    cluster_name=dict(type="str", required=True),
+    region=dict(type="str", aliases=["aws_region"]),
+    profile=dict(type="str", aliases=["aws_profile"]),
+    access_key=dict(type="str", aliases=["aws_access_key_id"], no_log=True),
+    secret_key=dict(type="str", aliases=["aws_secret_access_key"], no_log=True),
+    session_token=dict(type="str", aliases=["aws_session_token"], no_log=True),
+    endpoint_url=dict(type="str", aliases=["aws_endpoint_url"]),
+    assume_role_arn=dict(type="str"),
+    role_session_name=dict(type="str", default="modelops-serving"),
+)
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class TokenRenewer:
+    """Keeps ``configuration.api_key`` fresh; safe to call from several watch threads."""
+
+    def __init__(self, eks_args, token, expires_at, sign=None, now=None):
+        self.eks_args = eks_args
+        self.token = token
+        self.expires_at = expires_at
+        self.sign = sign or (lambda: eks_token.get_token(eks_args, eks_args["cluster_name"]))
+        self.now = now or _utcnow
+        self.renewals = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, configuration):
+        with self._lock:
+            if self.now() >= self.expires_at - REFRESH_MARGIN:
+                self.token, self.expires_at = self.sign()
+                self.renewals += 1
+            configuration.api_key["authorization"] = self.token
+
+
+def eks_api_client(eks_args):
+    """(ApiClient, TokenRenewer) for the EKS cluster named in ``eks_args``."""
+    import kubernetes
+
+    conn = eks_token.cluster_connection(eks_args, eks_args["cluster_name"])
+    configuration = kubernetes.client.Configuration()
+    configuration.host = conn["host"]
+    if conn.get("ca_data"):
+        handle, path = tempfile.mkstemp(prefix="eks-ca-", suffix=".crt")
+        with os.fdopen(handle, "wb") as f:
+            f.write(base64.b64decode(conn["ca_data"]))
+        configuration.ssl_ca_cert = path
+    configuration.api_key = {"authorization": conn["token"]}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    renewer = TokenRenewer(eks_args, conn["token"], conn["expires_at"])
+    configuration.refresh_api_key_hook = renewer
+    return kubernetes.client.ApiClient(configuration), renewer
