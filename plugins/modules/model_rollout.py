@@ -127,6 +127,7 @@ options:
     type: path
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - modelops.serving.gates
   - modelops.serving.eks_connection
 requirements:
   - kubernetes >= 24.2.0
@@ -250,6 +251,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.args_common import
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.connect import ConnectError, host_of, kube_api
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.eks_client import EKS_ARG_SPEC
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.gates import GATES_ARG_SPEC, build_gates
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError, Rollout, failure_result
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.progress import ProgressFile
@@ -280,6 +282,7 @@ def argument_spec():
         lock_identity=dict(type="str"),
         progress_file=dict(type="path"),
         eks=dict(type="dict", options=copy.deepcopy(EKS_ARG_SPEC)),
+        gates=dict(type="dict", options=copy.deepcopy(GATES_ARG_SPEC)),
     )
     return spec
 
@@ -310,7 +313,8 @@ def main():
     try:
         check_numbers(params)
         api = kube_api(module)
-        rollout = Rollout(api, params, check_mode=module.check_mode, progress=progress.write)
+        rollout = Rollout(api, params, check_mode=module.check_mode, progress=progress.write,
+                          gates=build_gates(params.get("gates"), module))
         result = rollout.run()
     except (InputError, ConnectError) as exc:
         result = failure_result(params, rollout, "invalid_input", str(exc))

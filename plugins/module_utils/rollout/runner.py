@@ -90,6 +90,8 @@ class Rollout:
         self.progress = progress or (lambda line: None)
         self.clock = clock
         self.gates = gates
+        # What the gates checked, with timings; the gate callable fills it (result key ``gates``).
+        self.gate_report = []
         self.t0 = clock()
         self.durations = {"change": 0.0, "rollout": 0.0, "gate": 0.0, "rollback": 0.0, "total": 0.0}
         self.timeline = []
@@ -489,12 +491,14 @@ class Rollout:
             "timeline": self.timeline,
             "durations": self.durations,
             "resumed": False,
+            "gates": self.gate_report,
         }
 
     def _finish(self, result):
         self.durations["total"] = self.clock() - self.t0
         result["durations"] = dict((k, round(v, 3)) for k, v in self.durations.items())
         result["timeline"] = self.timeline
+        result["gates"] = self.gate_report
         cur = result.get("current") or {}
         result["current"] = {"revision": cur.get("revision"), "image": cur.get("image"),
                              "strategy": cur.get("strategy")}
