@@ -55,7 +55,7 @@ def _end_of_run(report):
 def _draw_row(ax, report, record, end):
     base = _offset(report, record)
     colour = VERDICT_COLOURS.get(record["verdict"], "#ef6c00")
-    title = "%s  (wave %s)  %s" % (record["cluster"], record.get("wave"), record["verdict"])
+    title = "%s  (wave %s)  %s" % (record["cluster"], "-" if record.get("wave") is None else record["wave"], record["verdict"])
     if record["verdict"] not in ("complete", "unchanged", "not_started"):
         title += ": %s" % record.get("reason")
     ax.set_title(title, loc="left", fontsize=9, color=colour)
