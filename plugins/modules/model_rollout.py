@@ -77,6 +77,39 @@ options:
     type: str
     choices: [rollback, pause, fail]
     default: rollback
+  strategy:
+    description:
+      - C(rolling) changes the Deployment in place with the Kubernetes rolling update.
+      - C(canary) runs the new template in a second Deployment C(<name>-canary) behind the same Service, grown in
+        O(canary_steps) (percentages of the stable replica count) while the stable Deployment keeps all its replicas;
+        each step is waited for, gated and held for O(canary_pause_seconds); then the stable Deployment rolls and the
+        canary goes away. Any failed step removes the canary and leaves the stable Deployment untouched.
+        Traffic share is replica share (no mesh); see docs/strategies.md.
+      - C(blue_green) brings up a full C(<name>-green) Deployment, gates it while O(service) still selects the current
+        pods, switches the Service selector in one write, holds for O(rollback_window_seconds) (a failure switches back
+        in one write), then rolls the original Deployment to the new template, moves the Service back to it and deletes
+        green, so the Deployment's name never changes.
+    type: str
+    choices: [rolling, canary, blue_green]
+    default: rolling
+  canary_steps:
+    description: Canary sizes as percentages of the stable replica count, increasing (at least one pod per step).
+    type: list
+    elements: int
+    default: [10, 25, 50]
+  canary_pause_seconds:
+    description: Hold each canary step this long, watching its pods for restarts and readiness loss.
+    type: int
+    default: 0
+  service:
+    description: The Service whose selector O(strategy=blue_green) switches. Required for blue_green.
+    type: str
+  rollback_window_seconds:
+    description:
+      - With O(strategy=blue_green), how long to watch green after the switch while blue stays scaled,
+        switching back in one write on a restart or readiness loss.
+    type: int
+    default: 0
   timeout:
     description:
       - Upper bound in seconds on each wait (rollout, rollback). Defaults to the Deployment's
@@ -281,6 +314,11 @@ def argument_spec():
         lock_ttl_seconds=dict(type="int", default=120),
         lock_identity=dict(type="str"),
         progress_file=dict(type="path"),
+        strategy=dict(type="str", default="rolling", choices=["rolling", "canary", "blue_green"]),
+        canary_steps=dict(type="list", elements="int", default=[10, 25, 50]),
+        canary_pause_seconds=dict(type="int", default=0),
+        service=dict(type="str"),
+        rollback_window_seconds=dict(type="int", default=0),
         eks=dict(type="dict", options=copy.deepcopy(EKS_ARG_SPEC)),
         gates=dict(type="dict", options=copy.deepcopy(GATES_ARG_SPEC)),
     )
@@ -298,6 +336,15 @@ def check_numbers(params):
         value = params.get(name)
         if value is not None and value < minimum:
             raise InputError("%s must be at least %d (got %d)" % (name, minimum, value))
+    steps = params.get("canary_steps") or []
+    if params.get("strategy") == "canary":
+        if not steps or any(not 0 < v <= 100 for v in steps) or steps != sorted(set(steps)):
+            raise InputError("canary_steps must be increasing percentages between 1 and 100, got %s" % steps)
+    if params.get("strategy") == "blue_green" and not params.get("service"):
+        raise InputError("strategy blue_green needs service: the Service whose selector switches colours")
+    for name in ("canary_pause_seconds", "rollback_window_seconds"):
+        if (params.get(name) or 0) < 0:
+            raise InputError("%s must not be negative" % name)
     env = params.get("env")
     if env:
         params["env"] = dict((str(k), "" if v is None else str(v)) for k, v in env.items())

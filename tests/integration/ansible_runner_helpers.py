@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,15 @@ class PlaybookRun:
         with open(self.result_path) as f:
             return json.load(f)
 
+    def kill(self):
+        """SIGKILL the whole run: ansible-playbook, its workers (which start sessions of their own) and the module."""
+        for pid in [self.proc.pid] + _descendants(self.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
     def progress_lines(self):
         try:
             with open(self.progress_path) as f:
@@ -82,6 +92,25 @@ class PlaybookRun:
                 return False
             time.sleep(0.05)
         return False
+
+
+def _descendants(root):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def run_module(cluster, module, args, **kwargs):

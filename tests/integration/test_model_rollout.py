@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import threading
 import time
 
@@ -260,8 +259,7 @@ def test_killed_run_is_resumed_without_a_second_rollout(tg, k8s, namespace):
     run = PlaybookRun(tg, "modelops.serving.model_rollout",
                       {"name": "llm", "namespace": namespace, "image": "repo/model:v2"})
     assert run.wait_for_progress(lambda line: "patched" in line), run.output
-    run.proc.send_signal(signal.SIGKILL)
-    run.proc.wait()
+    run.kill()
     # The dead run's Lease is still there; a rerun waits for it to expire (ttl) or takes over once stale.
     k8s.coordination.delete_namespaced_lease("modelops-rollout-llm", namespace)
     result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2")

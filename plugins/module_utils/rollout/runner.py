@@ -22,6 +22,7 @@ import time
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, spec, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, label_selector
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.lock import LockHeld, RolloutLock
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.strategies import STRATEGIES, StrategyError
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import Change, WatchSet
 
 VERDICTS = ("complete", "failed", "rolled_back", "unchanged", "pending")
@@ -69,6 +70,26 @@ def _write_time(obj, manager):
     times = [m.get("time") for m in (obj.get("metadata") or {}).get("managedFields") or []
              if m.get("manager") == manager and m.get("time")]
     return max(times) if times else None
+
+
+def _hold_problem(deployment, pods, baseline):
+    """(reason, message) when held pods restart, lose Ready, or the Deployment loses availability."""
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        restarts = sum(cs.get("restartCount") or 0 for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+        first = baseline.setdefault(meta.get("uid"), restarts)
+        if restarts > first:
+            return "bake_restart", "pod %s restarted (%d restarts, %d before)" % (meta.get("name"), restarts, first)
+        ready = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
+        if ready and ready[0].get("status") != "True":
+            return "bake_not_ready", "pod %s lost Ready (%s)" % (meta.get("name"), ready[0].get("reason") or "")
+    want = (deployment.get("spec") or {}).get("replicas", 1)
+    available = (deployment.get("status") or {}).get("availableReplicas", 0)
+    if available < want and _observed(deployment):
+        return "bake_unavailable", "only %d of %d replicas available" % (available, want)
+    return None
 
 
 def _observed(deployment):
@@ -173,7 +194,9 @@ class Rollout:
         result = self._result(before, before, changed=False, verdict="unchanged", reason="up_to_date",
                               message="Deployment %s/%s already runs the requested template"
                                       % (self.namespace, self.name))
-        if not container_patch and not spec_patch:
+        strategy = self._strategy()
+        leftover = strategy is not None and strategy.leftover()
+        if not container_patch and not spec_patch and not leftover:
             verdict = status.rollout_status(deployment)
             if verdict.done:
                 return self._finish(result)
@@ -194,19 +217,53 @@ class Rollout:
         except LockHeld as exc:
             raise InputError(str(exc))
         try:
-            return self._finish(self._drive(deployment, container_patch, spec_patch, before, result))
+            if strategy is None:
+                return self._finish(self._drive(deployment, container_patch, spec_patch, before, result))
+            try:
+                return self._finish(strategy.drive(deployment, container_patch, spec_patch, before, result))
+            except StrategyError as exc:
+                raise InputError(str(exc))
         finally:
             try:
                 self.lock.release()
             except KubeError:
                 pass  # an expiring lease is harmless; never mask the verdict
 
+    def _strategy(self):
+        name = self.p.get("strategy") or "rolling"
+        return None if name == "rolling" else STRATEGIES[name](self)
+
+    def _write_change(self, deployment, container_patch, spec_patch):
+        """Patch with the resourceVersion read as precondition; on a conflict, read and decide again."""
+        for attempt in range(3):
+            body = spec.build_patch(deployment, container_patch, spec_patch, self._change_cause())
+            try:
+                return self.api.patch(self._dpath(), body)
+            except KubeError as exc:
+                if not exc.conflict or attempt == 2:
+                    raise
+            # Status writes by the controller also move the resourceVersion: read, plan again.
+            deployment = self.read_deployment()
+            container_patch, spec_patch = self.plan(deployment)
+            if not container_patch and not spec_patch:
+                return deployment
+        return deployment
+
     def _drive(self, deployment, container_patch, spec_patch, before, result):
         previous = spec.recorded_previous(deployment) if result.get("resumed") else None
         if container_patch or spec_patch:
             t = self.clock()
-            body = spec.build_patch(deployment, container_patch, spec_patch, self._change_cause())
-            deployment = self._patch(body)
+            try:
+                deployment = self._write_change(deployment, container_patch, spec_patch)
+            except KubeError as exc:
+                if exc.conflict:
+                    raise InputError("Deployment %s/%s kept changing while this run tried to write (%s); run again"
+                                     % (self.namespace, self.name, exc))
+                if exc.status in (400, 422):
+                    raise InputError("the API server rejected the change to Deployment %s/%s: %s"
+                                     % (self.namespace, self.name, exc))
+                raise
+            self.written_at = _write_time(deployment, self.api.field_manager) or self.written_at
             self.changed = True
             self.durations["change"] = self.clock() - t
             result["changed"] = True
@@ -275,7 +332,7 @@ class Rollout:
     def wait(self, phase, deployment):
         """Watch until kubectl's rules say done, the classifiers see failure, or time runs out."""
         ws = WatchSet(self.api)
-        name = self.name
+        name = (deployment.get("metadata") or {}).get("name") or self.name
         selector = self._selector(deployment)
         ws.add("deployment", self.api.deployment_path(self.namespace), {"fieldSelector": "metadata.name=" + name})
         ws.add("replicaset", self._rs_path(), {"labelSelector": selector})
@@ -324,6 +381,39 @@ class Rollout:
         finally:
             ws.stop()
             self.watch_stats[phase] = ws.stats()
+
+    def hold(self, phase, deployment, seconds):
+        """Watch the new pods for ``seconds``: a restart, a lost Ready or lost availability fails.
+
+        Returns an Outcome; ok when the pods stayed as they were for the whole time.
+        """
+        ws = WatchSet(self.api)
+        name = (deployment.get("metadata") or {}).get("name") or self.name
+        selector = self._selector(deployment)
+        ws.add("deployment", self.api.deployment_path(self.namespace), {"fieldSelector": "metadata.name=" + name})
+        ws.add("replicaset", self._rs_path(), {"labelSelector": selector})
+        ws.add("pod", self.api.path("v1", "pods", self.namespace), {"labelSelector": selector})
+        self.progress("%s: holding %ss, watching the new pods" % (phase, seconds))
+        end = self.clock() + seconds
+        baseline = {}
+        ws.start()
+        try:
+            while True:
+                now = self.clock()
+                if now >= end:
+                    return Outcome(True, "held", "%s: pods stayed ready for %ss" % (phase, seconds))
+                ws.next_change(end - now)
+                ws.drain()
+                if not ws.all_synced:
+                    continue
+                current = ws.cache.one("deployment") or deployment
+                new_rs = diagnose.find_new_replicaset(current, ws.cache.items("replicaset"))
+                pods = diagnose.pods_of_replicaset(new_rs, ws.cache.items("pod")) if new_rs else []
+                problem = _hold_problem(current, pods, baseline)
+                if problem:
+                    return Outcome(False, problem[0], "%s: %s" % (phase, problem[1]))
+        finally:
+            ws.stop()
 
     def _judge(self, deployment, pods, flaps):
         verdict = status.rollout_status(deployment)

@@ -1,0 +1,168 @@
+"""Canary and blue/green strategies of model_rollout, on the real controllers."""
+
+import threading
+import time
+
+from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
+from tests.integration.conftest import deployment_manifest, deployment_ready, service_manifest, wait_for
+
+
+class Mix:
+    """Samples, from EndpointSlices, how many ready endpoints run each image, and the Service selector."""
+
+    def __init__(self, k8s, ns, service="llm"):
+        self.k8s = k8s
+        self.ns = ns
+        self.service = service
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self):
+        pods = {p.metadata.name: p for p in self.k8s.core.list_namespaced_pod(self.ns).items}
+        slices = self.k8s.discovery.list_namespaced_endpoint_slice(
+            self.ns, label_selector="kubernetes.io/service-name=%s" % self.service).items
+        mix = {}
+        for s in slices:
+            for ep in s.endpoints or []:
+                if ep.conditions and ep.conditions.ready and ep.target_ref and ep.target_ref.name in pods:
+                    image = pods[ep.target_ref.name].spec.containers[0].image
+                    mix[image] = mix.get(image, 0) + 1
+        selector = self.k8s.core.read_namespaced_service(self.service, self.ns).spec.selector
+        deployments = {d.metadata.name: d for d in self.k8s.apps.list_namespaced_deployment(self.ns).items}
+        return mix, dict(selector), deployments
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append(self.sample())
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def totals(self):
+        return [sum(mix.values()) for mix, _sel, _deps in self.samples]
+
+
+def _deploy(k8s, ns, replicas=4, image="repo/model:v1", **kw):
+    k8s.apps.create_namespaced_deployment(ns, deployment_manifest("llm", image, replicas=replicas, **kw))
+    k8s.core.create_namespaced_service(ns, service_manifest("llm"))
+    wait_for(lambda: deployment_ready(k8s, ns, "llm", image), 60, "llm ready")
+    wait_for(lambda: sum(Mix(k8s, ns).sample()[0].values()) == replicas, 30, "endpoints ready")
+    return k8s.apps.read_namespaced_deployment("llm", ns)
+
+
+def _names(k8s, ns):
+    return sorted(d.metadata.name for d in k8s.apps.list_namespaced_deployment(ns).items)
+
+
+def test_canary_steps_show_the_expected_mix_and_promote(tg, k8s, namespace):
+    _deploy(k8s, namespace)
+    with Mix(k8s, namespace) as mix:
+        result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2", strategy="canary",
+                         canary_steps=[25, 50], canary_pause_seconds=2)
+    assert result["verdict"] == "complete", result
+    assert [(s["percent"], s["canary_replicas"], s["stable_replicas"], s["ok"]) for s in result["canary"]["steps"]] \
+        == [(25, 1, 4, True), (50, 2, 4, True)]
+    seen = {(m.get("repo/model:v1", 0), m.get("repo/model:v2", 0)) for m, _s, _d in mix.samples}
+    # Each step held long enough to be seen: 4 stable beside 1, then 2 canary pods.
+    assert (4, 1) in seen and (4, 2) in seen, sorted(seen)
+    # Stable floor: replicas - maxUnavailable, at every sample.
+    assert min(mix.totals()) >= 3, mix.totals()
+    assert _names(k8s, namespace) == ["llm"]
+    d = k8s.apps.read_namespaced_deployment("llm", namespace)
+    assert d.spec.template.spec.containers[0].image == "repo/model:v2"
+    wait_for(lambda: Mix(k8s, namespace).sample()[0] == {"repo/model:v2": 4}, 30, "only v2 serving")
+
+
+def test_canary_with_a_crashing_image_fails_the_first_step_and_leaves_stable_untouched(tg, k8s, namespace):
+    before = _deploy(k8s, namespace)
+    result = rollout(tg, name="llm", namespace=namespace, image="repo/model:crash", strategy="canary",
+                     canary_steps=[25, 50])
+    assert result["verdict"] == "rolled_back" and result["reason"] == "crash_loop", result
+    assert "canary step 1 (25%) failed" in result["message"] and "CrashLoopBackOff" in result["message"]
+    assert [s["ok"] for s in result["canary"]["steps"]] == [False]
+    wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "canary deleted")
+    after = k8s.apps.read_namespaced_deployment("llm", namespace)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert after.spec.template.spec.containers[0].image == "repo/model:v1"
+
+
+def test_blue_green_switches_only_after_green_is_ready_and_ends_on_one_deployment(tg, k8s, namespace):
+    _deploy(k8s, namespace)
+    with Mix(k8s, namespace) as mix:
+        result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2", strategy="blue_green",
+                         service="llm", rollback_window_seconds=2)
+    assert result["verdict"] == "complete", result
+    assert result["blue_green"]["switch_seconds"] >= 0
+    for _mix, selector, deployments in mix.samples:
+        green = deployments.get("llm-green")
+        if green is not None and "pod-template-hash" in selector:
+            pinned = selector["pod-template-hash"]
+            rs_of_green = [rs for rs in k8s.apps.list_namespaced_replica_set(namespace).items
+                           if rs.metadata.labels.get("pod-template-hash") == pinned
+                           and rs.metadata.name.startswith("llm-green-")]
+            if rs_of_green:
+                # The Service pointed at green: green was fully available by then.
+                assert (green.status.available_replicas or 0) == green.spec.replicas
+    assert min(mix.totals()) >= 3, mix.totals()
+    assert _names(k8s, namespace) == ["llm"]
+    svc = k8s.core.read_namespaced_service("llm", namespace)
+    assert svc.spec.selector == {"app": "llm"}
+    assert not (svc.metadata.annotations or {}).get("modelops.serving/original-selector")
+    assert k8s.apps.read_namespaced_deployment("llm", namespace).spec.template.spec.containers[0].image == \
+        "repo/model:v2"
+
+
+def test_blue_green_rolls_back_in_one_write_within_the_window(tg, k8s, namespace):
+    # Green pods serve, then lose Ready 4 s later: after the switch, inside the window.
+    _deploy(k8s, namespace, annotations={"testground.modelops.serving/flap-interval": "4s"})
+    result = rollout(tg, name="llm", namespace=namespace, image="repo/model:flap", strategy="blue_green",
+                     service="llm", rollback_window_seconds=8)
+    assert result["verdict"] == "rolled_back", result
+    assert result["reason"] == "bake_not_ready", result
+    assert "switched back to blue in one write" in result["message"]
+    assert result["blue_green"]["switch_back_seconds"] >= 0
+    wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "green deleted")
+    assert k8s.core.read_namespaced_service("llm", namespace).spec.selector == {"app": "llm"}
+    assert k8s.apps.read_namespaced_deployment("llm", namespace).spec.template.spec.containers[0].image == \
+        "repo/model:v1"
+
+
+def test_blue_green_without_gpu_room_for_two_colours_is_refused_before_any_change(tg, k8s, namespace):
+    manifest = deployment_manifest("llm", "repo/llm:v1", replicas=1, max_surge=0, max_unavailable=1,
+                                   resources={"limits": {"nvidia.com/gpu": "1"}})
+    manifest["spec"]["template"]["spec"]["tolerations"] = [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    k8s.apps.create_namespaced_deployment(namespace, manifest)
+    k8s.core.create_namespaced_service(namespace, service_manifest("llm"))
+    wait_for(lambda: deployment_ready(k8s, namespace, "llm", "repo/llm:v1"), 60, "GPU server ready")
+    before = k8s.core.read_namespaced_service("llm", namespace).metadata.resource_version
+    result = rollout(tg, name="llm", namespace=namespace, image="repo/llm:v2", strategy="blue_green", service="llm")
+    assert result["failed"] and result["changed"] is False, result
+    assert "needs 1 more nvidia.com/gpu" in result["msg"] and "nothing was changed" in result["msg"]
+    assert _names(k8s, namespace) == ["llm"]
+    assert k8s.core.read_namespaced_service("llm", namespace).metadata.resource_version == before
+
+
+def test_canary_killed_mid_step_continues_from_the_recorded_step(tg, k8s, namespace):
+    _deploy(k8s, namespace)
+    args = {"name": "llm", "namespace": namespace, "image": "repo/model:v2", "strategy": "canary",
+            "canary_steps": [25, 50], "canary_pause_seconds": 4, "lock_ttl_seconds": 5}
+    run = PlaybookRun(tg, "modelops.serving.model_rollout", args)
+    assert run.wait_for_progress(lambda line: "holding" in line), run.output
+    run.kill()
+    assert _names(k8s, namespace) == ["llm", "llm-canary"]
+    time.sleep(6)  # the dead run's Lease goes stale after lock_ttl_seconds
+    result = rollout(tg, **args)
+    assert result["verdict"] == "complete", result
+    assert result["resumed"] is True
+    assert [s["percent"] for s in result["canary"]["steps"]] == [25, 50]
+    wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "canary gone")
+    assert k8s.apps.read_namespaced_deployment("llm", namespace).spec.template.spec.containers[0].image == \
+        "repo/model:v2"
