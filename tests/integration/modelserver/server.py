@@ -49,7 +49,8 @@ class ModelServer:
             "metrics_port": free_port(),
             # One process: the tiny model needs no worker pool, and the machine is small.
             "parallel_workers": 0,
-            "load_models_at_startup": True,
+            # (A model whose load fails at startup makes MLServer exit; one never loaded leaves it serving.)
+            "load_models_at_startup": self.variant != "unloaded",
             "debug": False,
         }
         model_dir = os.path.join(self.workdir, self.model)

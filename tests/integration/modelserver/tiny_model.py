@@ -4,7 +4,8 @@ Loaded by a real MLServer process (tests/integration/modelserver/server.py); the
 comes from the model's ``parameters.extra``:
 - ``good``: answers ``2 * x`` for every input element;
 - ``wrong``: answers ``3 * x`` (a model that loads and serves, but the wrong thing);
-- ``unloaded``: ``load()`` fails, so the server is up but the model is never ready.
+- ``unloaded`` (server.py): the server starts without loading the model, so it answers
+  ``/v2/health/ready`` while the model is not there.
 """
 
 from mlserver import MLModel
@@ -16,8 +17,6 @@ class TinyModel(MLModel):
     async def load(self) -> bool:
         extra = (self.settings.parameters.extra if self.settings.parameters else None) or {}
         self.variant = extra.get("variant", "good")
-        if self.variant == "unloaded":
-            raise RuntimeError("tiny model: weights missing (test variant 'unloaded')")
         self.factor = 3 if self.variant == "wrong" else 2
         return True
 

@@ -1,0 +1,231 @@
+"""model_rollout's model gates against real servers, as a user runs them (ansible-playbook).
+
+The pods are kwok's, but what answers through their port-forward is real: kwok's
+ClusterPortForward routes port 8080 of every pod in the test's namespace to an MLServer
+process (KServe V2 protocol) serving a tiny model the test made, so each gate request travels
+API server -> kubelet API (kwok) -> MLServer. Misbehaving variants of that model (never
+loaded, wrong answer), a closed port, a real Prometheus whose error ratio climbs during the
+bake, and a CloudWatch alarm in ALARM on the local AWS emulator each fail the rollout, which
+then rolls back with the capacity floor held.
+"""
+
+import os
+
+import boto3
+import pytest
+
+from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
+from tests.integration.aws.conftest import ACCESS_KEY, REGION, SECRET_KEY, moto_url  # noqa: F401 - fixture
+from tests.integration.conftest import deployment_manifest, deployment_ready, wait_for
+from tests.integration.modelserver.metrics import ERROR_RATIO_QUERY, PROMETHEUS, Exporter, Prometheus
+from tests.integration.modelserver.server import MODEL, ModelServer, free_port
+
+V1 = "repo/model:v1"
+V2 = "repo/model:v2"
+INFER = {"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2, 3]}]}
+
+
+@pytest.fixture(scope="module")
+def good_server():
+    with ModelServer("good") as server:
+        yield server
+
+
+def route(k8s, namespace, port):
+    """Every pod of ``namespace``: its port 8080 is 127.0.0.1:``port`` (kwok's kubelet API does the rest)."""
+    name = "gates-" + namespace
+    k8s.custom.create_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "clusterportforwards", {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterPortForward",
+        "metadata": {"name": name},
+        "spec": {"selector": {"matchNamespaces": [namespace]},
+                 "forwards": [{"ports": [8080], "target": {"address": "127.0.0.1", "port": port}}]},
+    })
+    return name
+
+
+@pytest.fixture
+def routed(k8s, namespace):
+    names = []
+
+    def make(port):
+        names.append(route(k8s, namespace, port))
+
+    yield make
+    for name in names:
+        k8s.custom.delete_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "clusterportforwards", name)
+
+
+def deploy(k8s, namespace, name="model", replicas=3):
+    k8s.apps.create_namespaced_deployment(namespace, deployment_manifest(
+        name, V1, replicas=replicas, max_surge=1, max_unavailable=0))
+    wait_for(lambda: deployment_ready(k8s, namespace, name, V1), 60, "%s on v1" % name)
+
+
+def v2_gates(**extra):
+    gates = {
+        "runtime": "mlserver", "model": MODEL, "model_version": "1",
+        "retries": 1, "interval": 0.5, "timeout": 5,
+        "smoke": {"body": INFER, "json_path": "$.outputs[0].data", "expect": [2, 4, 6]},
+    }
+    gates.update(extra)
+    return gates
+
+
+def assert_floor_held(result, replicas=3, max_unavailable=0):
+    """Never fewer available replicas than the strategy allows, in the rollout and in the rollback."""
+    assert result["timeline"], result
+    lowest = min(p["available"] for p in result["timeline"])
+    assert lowest >= replicas - max_unavailable, result["timeline"]
+
+
+def assert_rolled_back(k8s, namespace, result, reason, name="model"):
+    assert result["verdict"] == "rolled_back", result["msg"] if "msg" in result else result
+    assert result["reason"] == reason, result
+    assert result["failed"] is True
+    assert result["rolled_back_to"]["image"] == V1
+    wait_for(lambda: deployment_ready(k8s, namespace, name, V1), 60, "%s back on v1" % name)
+    assert_floor_held(result)
+    assert "Traceback" not in result.get("msg", "") + result.get("message", "")
+
+
+def test_good_model_passes_every_gate_and_reports_each_with_timing(tg, k8s, namespace, routed, good_server):
+    routed(good_server.port)
+    deploy(k8s, namespace)
+    result = rollout(tg, name="model", namespace=namespace, image=V2,
+                     gates=v2_gates(bake_seconds=3, bake_interval=1))
+    assert result["verdict"] == "complete", result.get("msg") or result
+    assert "model gates passed on 3 of 3 new pod(s), bake 3s held" in result["message"]
+    pods = sorted(p.metadata.name for p in k8s.core.list_namespaced_pod(namespace).items
+                  if p.spec.containers[0].image == V2)
+    assert len(pods) == 3
+    by_check = {}
+    for entry in result["gates"]:
+        by_check.setdefault(entry["name"], []).append(entry)
+        assert entry["ok"] is True, entry
+        assert isinstance(entry["seconds"], float) and entry["seconds"] >= 0
+    assert sorted(e["pod"] for e in by_check["server_ready"]) == pods
+    assert sorted(e["pod"] for e in by_check["model_ready"]) == pods
+    assert sorted(e["pod"] for e in by_check["smoke"]) == pods
+    assert by_check["smoke"][0]["got"] == "HTTP 200, $.outputs[0].data = [2.0, 4.0, 6.0]"
+    # The bake re-checked readiness every second: the entries count every round.
+    assert by_check["model_ready"][0]["checks"] >= 3
+    assert by_check["bake"][0]["ok"] is True
+    assert result["durations"]["gate"] >= 3
+
+
+def test_gate_overhead_on_a_good_rollout_is_small_and_reported(tg, k8s, namespace, routed, good_server):
+    routed(good_server.port)
+    deploy(k8s, namespace)
+    plain = rollout(tg, name="model", namespace=namespace, image=V2)
+    gated = rollout(tg, name="model", namespace=namespace, image="repo/model:v3", gates=v2_gates(retries=0))
+    assert plain["verdict"] == gated["verdict"] == "complete", gated.get("msg")
+    checks = [e for e in gated["gates"] if e["ok"]]
+    assert len(checks) == 9  # 3 pods x (server_ready, model_ready, smoke)
+    overhead = gated["durations"]["gate"]
+    print("\ngate overhead: %.3fs for 9 checks on 3 pods (rollout %.3fs without gates, %.3fs with)" % (
+        overhead, plain["durations"]["rollout"], gated["durations"]["rollout"]))
+    assert overhead < 5, gated["durations"]
+
+
+def test_model_that_never_loads_fails_the_gate_and_rolls_back(tg, k8s, namespace, routed):
+    with ModelServer("unloaded") as server:
+        routed(server.port)
+        deploy(k8s, namespace)
+        result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates())
+    assert_rolled_back(k8s, namespace, result, "model_not_ready")
+    # The server itself said ready: only the model check knows better.
+    failed = [e for e in result["gates"] if not e["ok"]]
+    assert [e["name"] for e in failed] == ["model_ready"]
+    pod = failed[0]["pod"]
+    assert pod.startswith("model-")
+    message = result["message"]
+    assert "gate model_ready failed on pod %s/%s" % (namespace, pod) in message
+    assert "GET /v2/models/tiny/versions/1/ready expected HTTP 200 (ready)" in message
+    assert "got HTTP 404" in message and "not found" in message
+    assert "rolled back to the previous template" in message
+
+
+def test_wrong_inference_answer_fails_the_smoke_gate_and_rolls_back(tg, k8s, namespace, routed):
+    with ModelServer("wrong") as server:
+        routed(server.port)
+        deploy(k8s, namespace)
+        result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates())
+    assert_rolled_back(k8s, namespace, result, "smoke_failed")
+    message = result["message"]
+    assert "gate smoke failed on pod %s/model-" % namespace in message
+    assert "POST /v2/models/tiny/versions/1/infer" in message
+    assert "expected HTTP 200, $.outputs[0].data == [2, 4, 6]" in message
+    assert "got HTTP 200, $.outputs[0].data = [3.0, 6.0, 9.0]" in message
+
+
+def test_closed_port_fails_with_a_clear_message(tg, k8s, namespace, routed):
+    routed(free_port())  # nothing listens there
+    deploy(k8s, namespace)
+    result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates(retries=0))
+    assert_rolled_back(k8s, namespace, result, "gate_unreachable")
+    message = result["message"]
+    assert "gate server_ready cannot reach pod %s/model-" % namespace in message
+    assert "through the API server's port-forward" in message
+    assert "connection refused" in message
+
+
+@pytest.mark.skipif(not os.path.exists(PROMETHEUS), reason="Debian package prometheus is not installed "
+                    "(apt-get install prometheus; scripts/bootstrap installs it)")
+def test_prometheus_error_ratio_above_threshold_during_the_bake_rolls_back(tg, k8s, namespace, routed,
+                                                                          good_server):
+    exporter = Exporter().start()
+    prom = Prometheus(exporter.port).start()
+    try:
+        wait_for(lambda: prom.query(ERROR_RATIO_QUERY), 30, "an error ratio from Prometheus")
+        routed(good_server.port)
+        deploy(k8s, namespace)
+        gates = v2_gates(bake_seconds=60, bake_interval=1,
+                         prometheus={"url": prom.url, "query": ERROR_RATIO_QUERY, "threshold": 0.05})
+        run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                          {"name": "model", "namespace": namespace, "image": V2, "gates": gates})
+        assert run.wait_for_progress(lambda line: "bake: watching" in line, 120), run.output
+        # Half the new version's requests start failing while the bake watches.
+        exporter.errors_per_scrape = 50
+        result = run.wait(180)
+    finally:
+        prom.stop()
+        exporter.stop()
+    assert_rolled_back(k8s, namespace, result, "prometheus_threshold")
+    entry = [e for e in result["gates"] if e["name"] == "prometheus"][0]
+    assert entry["checks"] >= 2, entry  # it held before the errors began
+    assert entry["ok"] is False
+    message = result["message"]
+    assert message.startswith("bake: gate prometheus failed: expected every sample of `%s` <= 0.05" % ERROR_RATIO_QUERY)
+    assert "(not <= 0.05)" in message and "into the 60s bake window" in message
+    assert result["durations"]["gate"] < 60
+
+
+def test_cloudwatch_alarm_in_alarm_fails_the_rollout(tg, k8s, namespace, routed, good_server, moto_url):  # noqa: F811
+    cw = boto3.client("cloudwatch", region_name=REGION, endpoint_url=moto_url,
+                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    for name in ("model-latency-p99", "model-5xx"):
+        cw.put_metric_alarm(AlarmName=name, MetricName=name, Namespace="ModelServing", Statistic="Average",
+                            Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+    cw.set_alarm_state(AlarmName="model-5xx", StateValue="ALARM", StateReason="5xx ratio 12% > 1% (test)")
+    routed(good_server.port)
+    deploy(k8s, namespace)
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": REGION}
+    gates = v2_gates(cloudwatch={"alarm_names": ["model-latency-p99", "model-5xx"], "endpoint_url": moto_url})
+    result = PlaybookRun(tg, "modelops.serving.model_rollout",
+                         {"name": "model", "namespace": namespace, "image": V2, "gates": gates},
+                         extra_env=env).wait()
+    assert_rolled_back(k8s, namespace, result, "cloudwatch_alarm")
+    assert "gate cloudwatch failed: alarm model-5xx is in ALARM: 5xx ratio 12% > 1% (test)" in result["message"]
+    entry = [e for e in result["gates"] if e["name"] == "cloudwatch"][0]
+    assert entry["got"] == "model-latency-p99 OK, model-5xx ALARM"
+
+
+def test_bad_gate_settings_are_refused_before_anything_is_written(tg, k8s, namespace):
+    deploy(k8s, namespace)
+    result = rollout(tg, name="model", namespace=namespace, image=V2,
+                     gates={"runtime": "tfserving", "sample": "0%"})
+    assert result["failed"] is True and result["reason"] == "invalid_input"
+    assert "gates.model is required for runtime tfserving" in result["msg"]
+    d = k8s.apps.read_namespaced_deployment("model", namespace)
+    assert d.spec.template.spec.containers[0].image == V1
+
