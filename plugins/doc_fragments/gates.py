@@ -223,10 +223,12 @@ options:
             description: AWS region. Defaults to C(AWS_REGION) or C(AWS_DEFAULT_REGION).
             type: str
           endpoint_url:
-            description: CloudWatch endpoint, for a private endpoint or a local emulator. C(AWS_ENDPOINT_URL) also works.
+            description:
+              - CloudWatch endpoint, for a private endpoint or a local emulator.
+                Defaults to C(AWS_URL) or C(AWS_ENDPOINT_URL).
             type: str
           profile:
-            description: Named profile of the AWS shared configuration.
+            description: Named profile of the AWS shared configuration. Defaults to C(AWS_PROFILE).
             type: str
           access_key:
             description: AWS access key ID.

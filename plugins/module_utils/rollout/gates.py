@@ -27,6 +27,8 @@ import time
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import runtimes, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, label_selector
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforward import (
@@ -79,9 +81,9 @@ PROMETHEUS_SPEC = dict(
 
 CLOUDWATCH_SPEC = dict(
     alarm_names=dict(type="list", elements="str", required=True),
-    region=dict(type="str"),
-    endpoint_url=dict(type="str"),
-    profile=dict(type="str"),
+    region=dict(type="str", fallback=(env_fallback, ["AWS_REGION", "AWS_DEFAULT_REGION"])),
+    endpoint_url=dict(type="str", fallback=(env_fallback, ["AWS_URL", "AWS_ENDPOINT_URL"])),
+    profile=dict(type="str", fallback=(env_fallback, ["AWS_PROFILE"])),
     access_key=dict(type="str", no_log=False),
     secret_key=dict(type="str", no_log=True),
     session_token=dict(type="str", no_log=True),
