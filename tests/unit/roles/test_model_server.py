@@ -286,8 +286,10 @@ def test_auth_passes_only_what_is_set():
 def test_every_default_is_documented_and_typed():
     with open(os.path.join(ROLE, "meta", "argument_specs.yml")) as f:
         options = yaml.safe_load(f)["argument_specs"]["main"]["options"]
-    with open(os.path.join(ROLE, "defaults", "main", "main.yml")) as f:
-        defaults = yaml.safe_load(f)
+    defaults = {}
+    for name in sorted(os.listdir(os.path.join(ROLE, "defaults", "main"))):
+        with open(os.path.join(ROLE, "defaults", "main", name)) as f:
+            defaults.update(yaml.safe_load(f))
     assert sorted(set(defaults) - set(options)) == []
     for name, spec in options.items():
         assert name.startswith("model_server_")
