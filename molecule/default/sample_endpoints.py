@@ -34,7 +34,7 @@ def main(argv):
         samples.append([round(time.monotonic() - started, 2), ready_endpoints(discovery, namespace, service)])
         time.sleep(0.2)
     with open(out_file, "w") as f:
-        json.dump({"samples": samples, "min_ready": min((n for _, n in samples), default=None)}, f)
+        json.dump({"samples": samples, "min_ready": min((sample[1] for sample in samples), default=None)}, f)
     return 0
 
 

@@ -97,7 +97,7 @@ def stop(state_dir):
     state = read_state(state_dir)
     if state and alive(state["supervisor_pid"]):
         os.kill(state["supervisor_pid"], signal.SIGTERM)
-        for _ in range(300):
+        for _tick in range(300):
             if not alive(state["supervisor_pid"]):
                 break
             time.sleep(0.1)
