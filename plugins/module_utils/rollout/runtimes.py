@@ -135,7 +135,7 @@ def _walk(node, tokens, where):
 def same_value(expected, got):
     """Equality as a person means it for model answers: numbers within float noise, lists element-wise."""
     if isinstance(expected, bool) or isinstance(got, bool):
-        return expected == got
+        return type(expected) is type(got) and expected == got
     if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
         return math.isclose(expected, got, rel_tol=1e-6, abs_tol=1e-9)
     if isinstance(expected, (list, tuple)) and isinstance(got, (list, tuple)):

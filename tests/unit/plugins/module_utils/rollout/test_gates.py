@@ -1,0 +1,453 @@
+"""Gate logic per runtime, on answers shaped after each server's documented API (fixtures/gates/).
+
+Triton, TorchServe, TF Serving and vLLM cannot run here; their judges are tested on these
+answers. MLServer (KServe V2) runs for real in tests/integration/test_gates.py.
+"""
+
+import json
+import os
+
+import pytest
+import yaml
+
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import gates, runtimes
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforward import PortForwardError, Response
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "gates")
+
+
+def answers(name):
+    with open(os.path.join(FIXTURES, name + ".yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def cfg(**kw):
+    base = dict((k, v.get("default")) for k, v in gates.GATES_ARG_SPEC.items())
+    base.update(kw)
+    return base
+
+
+def judge(check, answer):
+    return check.judge(answer["status"], answer["body"].encode())
+
+
+def checks_by_name(c):
+    return dict((ch.name, ch) for ch in runtimes.readiness_checks(c))
+
+
+# -- per runtime -----------------------------------------------------------------------------------
+def test_triton_asks_server_then_versioned_model_readiness():
+    checks = runtimes.readiness_checks(cfg(runtime="triton", model="resnet", model_version="3"))
+    assert [(c.name, c.path) for c in checks] == [("server_ready", "/v2/health/ready"),
+                                                  ("model_ready", "/v2/models/resnet/versions/3/ready")]
+    a = answers("triton")
+    assert judge(checks[0], a["server_ready"])[0]
+    assert not judge(checks[0], a["server_not_ready"])[0]
+    assert judge(checks[1], a["model_ready"])[0]
+    ok, expected, got = judge(checks[1], a["model_unknown"])
+    assert not ok and expected == "HTTP 200 (ready)"
+    assert got == "HTTP 400: {\"error\":\"Request for unknown model: 'resnet' is not found\"}"
+    assert judge(checks[1], a["model_loading"])[2] == "HTTP 400 (empty body)"
+
+
+def test_kserve_ready_false_in_a_200_body_is_not_ready():
+    check = checks_by_name(cfg(runtime="kserve_v2", model="m"))["model_ready"]
+    assert not check.judge(200, b'{"name": "m", "ready": false}')[0]
+    assert check.judge(200, b'{"name": "m", "ready": true}')[0]
+
+
+def test_torchserve_pings_inference_port_and_reads_workers_on_the_management_port():
+    checks = runtimes.readiness_checks(cfg(runtime="torchserve", model="squeezenet1_1"))
+    assert [(c.name, c.path, c.port) for c in checks] == [
+        ("server_ready", "/ping", runtimes.SERVING), ("model_ready", "/models/squeezenet1_1", runtimes.MANAGEMENT)]
+    a = answers("torchserve")
+    assert judge(checks[0], a["ping_healthy"]) == (True, 'HTTP 200, status "Healthy"', 'HTTP 200, status "Healthy"')
+    assert not judge(checks[0], a["ping_unhealthy"])[0]
+    assert judge(checks[1], a["describe_ready"]) == (
+        True, "HTTP 200, model squeezenet1_1 with a worker READY", "HTTP 200, 1 worker(s), 1 READY")
+    assert judge(checks[1], a["describe_loading"]) == (
+        False, "HTTP 200, model squeezenet1_1 with a worker READY", "HTTP 200, workers: UNLOADING")
+    assert judge(checks[1], a["describe_unknown"])[2].startswith("HTTP 404: ")
+
+
+def test_torchserve_wanted_version_must_be_listed():
+    check = checks_by_name(cfg(runtime="torchserve", model="squeezenet1_1", model_version="2.0"))["model_ready"]
+    assert check.path == "/models/squeezenet1_1/2.0"
+    ok, _e, got = judge(check, answers("torchserve")["describe_ready"])
+    assert not ok and got.startswith("HTTP 200, no such model version listed")
+
+
+def test_tfserving_wants_the_version_available():
+    checks = runtimes.readiness_checks(cfg(runtime="tfserving", model="half_plus_two", model_version="2"))
+    assert [(c.name, c.path) for c in checks] == [("model_ready", "/v1/models/half_plus_two/versions/2")]
+    a = answers("tfserving")
+    check = checks[0]
+    assert judge(check, a["available"]) == (True, "HTTP 200, model half_plus_two version 2 AVAILABLE",
+                                            "HTTP 200, version 2 AVAILABLE")
+    assert judge(check, a["loading"])[2] == "HTTP 200, 2 LOADING"
+    # The old version serving does not make the new one ready.
+    assert judge(check, a["two_versions_old_available"]) == (
+        False, "HTTP 200, model half_plus_two version 2 AVAILABLE", "HTTP 200, 2 LOADING")
+    assert "Could not find SavedModel" in judge(check, a["load_failed"])[2]
+    assert judge(check, a["unknown"])[2] == 'HTTP 404: {"error": "Could not find any versions of model half_plus_two"}'
+
+
+def test_tfserving_any_available_version_without_a_wanted_one():
+    check = checks_by_name(cfg(runtime="tfserving", model="half_plus_two"))["model_ready"]
+    assert check.path == "/v1/models/half_plus_two"
+    assert judge(check, answers("tfserving")["two_versions_old_available"])[0]
+
+
+def test_vllm_health_is_not_enough_the_model_must_be_listed():
+    checks = runtimes.readiness_checks(cfg(runtime="vllm", model="Qwen/Qwen2.5-0.5B-Instruct"))
+    assert [(c.name, c.path) for c in checks] == [("server_ready", "/health"), ("model_ready", "/v1/models")]
+    a = answers("vllm")
+    assert judge(checks[0], a["health_ok"])[0]
+    assert judge(checks[1], a["models"]) == (True, "HTTP 200, /v1/models lists Qwen/Qwen2.5-0.5B-Instruct",
+                                             "HTTP 200, models: Qwen/Qwen2.5-0.5B-Instruct")
+    assert judge(checks[1], a["models_other"]) == (False, "HTTP 200, /v1/models lists Qwen/Qwen2.5-0.5B-Instruct",
+                                                   "HTTP 200, models: facebook/opt-125m")
+
+
+def test_vllm_smoke_completion_checks_the_text():
+    c = cfg(runtime="vllm", model="Qwen/Qwen2.5-0.5B-Instruct",
+            smoke={"path": None, "expect_status": 200, "json_path": "$.choices[0].finish_reason", "expect": "stop"})
+    check = runtimes.smoke_check(c, b'{"prompt": "The capital of France is", "max_tokens": 2}')
+    assert (check.method, check.path) == ("POST", "/v1/completions")
+    assert judge(check, answers("vllm")["completion"]) == (
+        True, 'HTTP 200, $.choices[0].finish_reason == "stop"', 'HTTP 200, $.choices[0].finish_reason = "stop"')
+
+
+def test_preset_paths_of_the_role_pass_through():
+    # What roles/model_server hands over as model_server_result.gate (triton preset).
+    preset = {"runtime": "triton", "port": 8000, "health_path": "/v2/health/ready",
+              "model_path": "/v2/models/resnet/ready", "model": "resnet"}
+    checks = runtimes.readiness_checks(cfg(**preset))
+    assert [c.path for c in checks] == ["/v2/health/ready", "/v2/models/resnet/ready"]
+    # custom preset: model_path "" skips the model check.
+    checks = runtimes.readiness_checks(cfg(runtime="custom", health_path="/ready", model_path=""))
+    assert [(c.name, c.path) for c in checks] == [("custom", "/ready")]
+
+
+def test_custom_status_and_json_path():
+    check = runtimes.readiness_checks(cfg(runtime="custom", path="/v1/ready", expect_status=204))[0]
+    assert check.judge(204, b"")[0]
+    assert check.judge(200, b"ok") == (False, "HTTP 204", "HTTP 200: ok")
+    check = runtimes.readiness_checks(cfg(runtime="custom", path="/status", json_path="models[*].state",
+                                          expect=["READY", "READY"]))[0]
+    assert check.judge(200, b'{"models": [{"state": "READY"}, {"state": "READY"}]}')[0]
+    ok, _e, got = check.judge(200, b'{"models": [{"state": "READY"}, {"state": "LOADING"}]}')
+    assert not ok and got == 'HTTP 200, models[*].state = ["READY", "LOADING"]'
+    ok, _e, got = check.judge(200, b'{"other": 1}')
+    assert not ok and got == "HTTP 200, $ has no key 'models': {\"other\": 1}"
+    assert check.judge(200, b"<html>")[2] == "HTTP 200, not JSON: <html>"
+
+
+# -- JSON paths and values -------------------------------------------------------------------------
+@pytest.mark.parametrize("expr, value", [
+    ("$.outputs[0].data", [2.0, 4.0]),
+    ("outputs.0.data", [2.0, 4.0]),
+    ("$.outputs[-1].name", "y"),
+    ("$['outputs'][0]['name']", "y"),
+    ("outputs[*].name", ["y"]),
+])
+def test_json_path(expr, value):
+    doc = {"outputs": [{"name": "y", "data": [2.0, 4.0]}]}
+    assert runtimes.json_path(doc, expr) == value
+
+
+def test_json_path_names_where_it_stopped():
+    with pytest.raises(runtimes.PathMissing, match=r"\$\.outputs has no element \[3\]"):
+        runtimes.json_path({"outputs": []}, "$.outputs[3].data")
+
+
+def test_same_value_forgives_float_noise_only():
+    assert runtimes.same_value([2, 4, 6], [2.0, 4.0000000001, 6.0])
+    assert not runtimes.same_value([2, 4, 6], [3.0, 6.0, 9.0])
+    assert not runtimes.same_value(True, 1)
+    assert runtimes.same_value("0.5", 0.5)
+
+
+# -- input -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sample, total, size", [
+    ("100%", 3, 3), ("50%", 3, 2), ("10%", 3, 1), (1, 3, 1), ("2", 3, 2), (5, 3, 3), ("34%", 3, 2)])
+def test_sample_size(sample, total, size):
+    assert gates.sample_size(gates.parse_sample(sample), total) == size
+
+
+@pytest.mark.parametrize("bad", ["0%", "150%", 0, "-1", "half"])
+def test_bad_sample_is_named(bad):
+    with pytest.raises(InputError, match="gates.sample must be"):
+        gates.parse_sample(bad)
+
+
+def test_build_gates_collects_every_problem_at_once():
+    with pytest.raises(InputError) as err:
+        gates.build_gates(cfg(runtime="tfserving", retries=-1, url="ftp://x", smoke={"body": None, "path": None}))
+    text = str(err.value)
+    assert "gates.model is required for runtime tfserving" in text
+    assert "gates.retries must be at least 0 (got -1)" in text
+    assert "gates.url must be an http(s) URL" in text
+    assert "gates.smoke.path is required for runtime tfserving without gates.model" in text
+
+
+def test_build_gates_none_without_gates():
+    assert gates.build_gates(None) is None
+    assert gates.build_gates({}) is None
+
+
+def test_smoke_body_from_dict_or_file(tmp_path):
+    f = tmp_path / "req.json"
+    f.write_bytes(b'{"instances": [1.0]}')
+    g = gates.build_gates(cfg(runtime="tfserving", model="m", smoke={"body_file": str(f)}))
+    assert g.smoke.body == b'{"instances": [1.0]}' and g.smoke.path == "/v1/models/m:predict"
+    g = gates.build_gates(cfg(runtime="mlserver", model="m", smoke={"body": {"inputs": []}}))
+    assert json.loads(g.smoke.body) == {"inputs": []}
+    with pytest.raises(InputError, match="body or body_file, not both"):
+        gates.build_gates(cfg(runtime="mlserver", model="m", smoke={"body": "x", "body_file": str(f)}))
+    with pytest.raises(InputError, match="cannot read"):
+        gates.build_gates(cfg(runtime="mlserver", model="m", smoke={"body_file": str(tmp_path / "nope")}))
+
+
+# -- the gate run, with the network replaced ------------------------------------------------------
+class FakeRollout:
+    namespace = "serving"
+    api = None
+    lock = None
+
+    def __init__(self):
+        self.lines = []
+
+    def progress(self, line):
+        self.lines.append(line)
+
+
+def pod(name, ready=True):
+    return {"metadata": {"name": name, "labels": {"pod-template-hash": "abc"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+DEPLOYMENT = {"metadata": {"name": "m", "generation": 2}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "m"}}},
+              "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3,
+                         "availableReplicas": 3}}
+
+
+@pytest.fixture
+def network(monkeypatch):
+    """pod_request answers from a table: {(pod, port, path): Response or PortForwardError}."""
+    table = {}
+    calls = []
+
+    def fake(api, namespace, name, port, method, path, **kw):
+        calls.append((name, port, method, path))
+        answer = table.get((name, port, path), table.get((None, port, path)))
+        if isinstance(answer, Exception):
+            raise answer
+        if answer is None:
+            raise PortForwardError("no route for %s:%s%s" % (name, port, path))
+        return answer
+
+    monkeypatch.setattr(gates, "pod_request", fake)
+    return table, calls
+
+
+def run(c, pods, sleep=lambda s: None):
+    g = gates.build_gates(c)
+    g.sleep = sleep
+    r = FakeRollout()
+    return g(r, DEPLOYMENT, pods), r
+
+
+def test_gates_pass_and_report_each_pod_check(network):
+    table, calls = network
+    table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
+    table[(None, 8000, "/v2/models/resnet/ready")] = Response(200, b"")
+    outcome, r = run(cfg(runtime="triton", model="resnet", sample="2"), [pod("m-c"), pod("m-a"), pod("m-b")])
+    assert outcome.ok, outcome.message
+    assert outcome.message.endswith("model gates passed on 2 of 3 new pod(s)")
+    assert [(e["name"], e["pod"], e["ok"]) for e in r.gate_report] == [
+        ("server_ready", "m-a", True), ("model_ready", "m-a", True),
+        ("server_ready", "m-b", True), ("model_ready", "m-b", True)]
+    assert all(set(e) >= {"name", "pod", "ok", "seconds", "expected", "got"} for e in r.gate_report)
+
+
+def test_not_ready_pods_are_not_gated(network):
+    table, calls = network
+    table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
+    outcome, _r = run(cfg(runtime="triton"), [pod("m-a", ready=False), pod("m-b")])
+    assert outcome.ok
+    assert {c[0] for c in calls} == {"m-b"}
+
+
+def test_failure_names_pod_check_expected_and_got_after_retries(network):
+    table, calls = network
+    table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
+    table[(None, 8000, "/v2/models/resnet/ready")] = Response(400, b"")
+    slept = []
+    outcome, r = run(cfg(runtime="triton", model="resnet", retries=2, interval=1.5), [pod("m-a")], sleep=slept.append)
+    assert not outcome.ok and outcome.reason == "model_not_ready"
+    assert outcome.message == ("gate model_ready failed on pod serving/m-a: GET /v2/models/resnet/ready expected "
+                               "HTTP 200 (ready), got HTTP 400 (empty body) (after 3 attempts)")
+    assert slept == [1.5, 1.5]
+    assert r.gate_report[-1]["attempts"] == 3
+
+
+def test_a_pod_that_cannot_be_reached_fails_with_the_kubelet_words(network):
+    table, _calls = network
+    table[(None, 8000, "/v2/health/ready")] = PortForwardError(
+        "cannot reach port 8000 of pod serving/m-a through the API server's port-forward: dial tcp "
+        "127.0.0.1:8000: connect: connection refused")
+    outcome, _r = run(cfg(runtime="triton", retries=0), [pod("m-a")])
+    assert outcome.reason == "gate_unreachable"
+    assert outcome.message.startswith("gate server_ready cannot reach pod serving/m-a: cannot reach port 8000")
+    assert "connection refused" in outcome.message
+
+
+def test_torchserve_management_port_is_used_for_the_model(network):
+    table, calls = network
+    a = answers("torchserve")
+    table[(None, 8080, "/ping")] = Response(200, a["ping_healthy"]["body"].encode())
+    table[(None, 8081, "/models/squeezenet1_1")] = Response(200, a["describe_loading"]["body"].encode())
+    outcome, _r = run(cfg(runtime="torchserve", model="squeezenet1_1", retries=0), [pod("m-a")])
+    assert outcome.reason == "model_not_ready"
+    assert "workers: UNLOADING" in outcome.message
+    assert [c[1] for c in calls] == [8080, 8081]
+
+
+def test_no_ready_pod_is_a_failure(network):
+    outcome, _r = run(cfg(runtime="triton"), [pod("m-a", ready=False)])
+    assert outcome.reason == "gate_no_pods"
+
+
+# -- metric gates ----------------------------------------------------------------------------------
+@pytest.fixture
+def prometheus(monkeypatch):
+    answer = {}
+
+    def fake(base, method, path, **kw):
+        answer["path"] = path
+        a = answer["now"]
+        if isinstance(a, Exception):
+            raise a
+        return Response(a["status"], a["body"].encode())
+
+    monkeypatch.setattr(gates, "url_request", fake)
+    return answer
+
+
+def prom_gates(**kw):
+    p = dict((k, v.get("default")) for k, v in gates.PROMETHEUS_SPEC.items())
+    p.update(url="http://prom:9090", query="error_ratio", threshold=0.05)
+    p.update(kw)
+    g = gates.build_gates(cfg(runtime="triton", prometheus=p))
+    return g
+
+
+def test_prometheus_below_threshold_holds(prometheus):
+    prometheus["now"] = answers("prometheus")["vector_low"]
+    g = prom_gates()
+    g.check_metrics()
+    assert prometheus["path"] == "/api/v1/query?query=error_ratio"
+    assert g.report.entries[0]["got"] == '0.01 for {version="v2"}'
+
+
+def test_prometheus_above_threshold_fails_with_the_value(prometheus):
+    prometheus["now"] = answers("prometheus")["vector_high"]
+    with pytest.raises(gates.Failure) as err:
+        prom_gates().check_metrics()
+    assert err.value.outcome.reason == "prometheus_threshold"
+    assert str(err.value) == ('gate prometheus failed: expected every sample of `error_ratio` <= 0.05, '
+                              'got 0.5 for {version="v2"} (not <= 0.05)')
+
+
+@pytest.mark.parametrize("name, fail_on_empty, ok, reason", [
+    ("vector_empty", False, True, None), ("vector_nan", False, True, None),
+    ("vector_empty", True, False, "prometheus_no_data"), ("bad_query", False, False, "prometheus_error"),
+])
+def test_prometheus_no_data_and_errors(prometheus, name, fail_on_empty, ok, reason):
+    prometheus["now"] = answers("prometheus")[name]
+    g = prom_gates(fail_on_empty=fail_on_empty)
+    if ok:
+        g.check_metrics()
+        return
+    with pytest.raises(gates.Failure) as err:
+        g.check_metrics()
+    assert err.value.outcome.reason == reason
+    if name == "bad_query":
+        assert "HTTP 400, bad_data: invalid parameter" in str(err.value)
+
+
+def test_prometheus_scalar_and_comparison(prometheus):
+    prometheus["now"] = answers("prometheus")["scalar"]
+    prom_gates(threshold=2, comparison="ge").check_metrics()
+    with pytest.raises(gates.Failure):
+        prom_gates(threshold=2, comparison="lt").check_metrics()
+
+
+def test_prometheus_unreachable(prometheus):
+    prometheus["now"] = PortForwardError("cannot reach http://prom:9090: connection refused")
+    with pytest.raises(gates.Failure) as err:
+        prom_gates().check_metrics()
+    assert err.value.outcome.reason == "prometheus_error"
+    assert "connection refused" in str(err.value)
+
+
+class FakeCloudWatch:
+    def __init__(self, alarms):
+        self.alarms = alarms
+
+    def describe_alarms(self, AlarmNames, AlarmTypes, NextToken=None):  # noqa: N803 - boto3's names
+        found = [a for a in self.alarms if a["AlarmName"] in AlarmNames]
+        return {"MetricAlarms": found[:1] if NextToken is None else found[1:],
+                "NextToken": "p2" if NextToken is None and len(found) > 1 else None}
+
+
+def cw_gates(alarms, names):
+    g = gates.build_gates(cfg(runtime="triton", cloudwatch={"alarm_names": names}))
+    g._cloudwatch = FakeCloudWatch(alarms)
+    return g
+
+
+def test_cloudwatch_any_alarm_in_alarm_fails():
+    alarms = [{"AlarmName": "p99", "StateValue": "OK"},
+              {"AlarmName": "5xx", "StateValue": "ALARM", "StateReason": "Threshold Crossed: 1 datapoint [12.0]"}]
+    g = cw_gates(alarms, ["p99", "5xx"])
+    with pytest.raises(gates.Failure) as err:
+        g.check_metrics()
+    assert err.value.outcome.reason == "cloudwatch_alarm"
+    assert str(err.value) == "gate cloudwatch failed: alarm 5xx is in ALARM: Threshold Crossed: 1 datapoint [12.0]"
+    assert g.report.entries[0]["got"] == "p99 OK, 5xx ALARM"
+
+
+def test_cloudwatch_ok_and_missing_alarm():
+    cw_gates([{"AlarmName": "p99", "StateValue": "OK"}], ["p99"]).check_metrics()
+    with pytest.raises(gates.Failure) as err:
+        cw_gates([{"AlarmName": "p99", "StateValue": "OK"}], ["p99", "typo"]).check_metrics()
+    assert err.value.outcome.reason == "cloudwatch_error"
+    assert "no such alarm: typo" in str(err.value)
+
+
+# -- the bake's judgement of the pods --------------------------------------------------------------
+def held(name, restarts=0, ready=True, deleting=False):
+    p = pod(name, ready)
+    p["status"]["containerStatuses"] = [{"name": "server", "restartCount": restarts,
+                                         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+                                         if restarts else {}}]
+    if deleting:
+        p["metadata"]["deletionTimestamp"] = "2026-11-25T09:00:00Z"
+    return p
+
+
+def test_bake_watch_holds_then_sees_restart_readiness_loss_and_deletion():
+    watch = gates.BakeWatch([held("a"), held("b")])
+    assert watch.problem([held("a"), held("b")]) is None
+    assert watch.problem([held("a", restarts=1), held("b")]) == (
+        "bake_restart", "container server of pod a restarted (restarts 0 -> 1) (last exit: OOMKilled, code 137)")
+    assert watch.problem([held("a"), held("b", ready=False)]) == ("bake_not_ready", "pod b lost readiness")
+    assert watch.problem([held("a")]) == ("bake_not_ready", "pod b was deleted")
+    assert watch.problem([held("a"), held("b", deleting=True)]) == ("bake_not_ready", "pod b was deleted")
+
+
+def test_bake_selector_is_the_new_replicaset():
+    assert gates._new_pods_selector(DEPLOYMENT, [pod("a")]) == "app=m,pod-template-hash=abc"
