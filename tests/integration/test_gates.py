@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
-from tests.integration.aws.conftest import ACCESS_KEY, REGION, SECRET_KEY, moto_url  # noqa: F401 - fixture
+from tests.integration.aws.conftest import ACCESS_KEY, REGION, SECRET_KEY, moto_url  # noqa: F401 pylint: disable=unused-import
 from tests.integration.conftest import deployment_manifest, deployment_ready, wait_for
 from tests.integration.modelserver.metrics import ERROR_RATIO_QUERY, PROMETHEUS, Exporter, Prometheus
 from tests.integration.modelserver.server import MODEL, ModelServer, free_port
@@ -171,8 +171,8 @@ def test_closed_port_fails_with_a_clear_message(tg, k8s, namespace, routed):
 
 @pytest.mark.skipif(not os.path.exists(PROMETHEUS), reason="Debian package prometheus is not installed "
                     "(apt-get install prometheus; scripts/bootstrap installs it)")
-def test_prometheus_error_ratio_above_threshold_during_the_bake_rolls_back(tg, k8s, namespace, routed,
-                                                                          good_server):
+def test_prometheus_error_ratio_above_threshold_during_the_bake_rolls_back(
+        tg, k8s, namespace, routed, good_server):
     exporter = Exporter().start()
     prom = Prometheus(exporter.port).start()
     try:
@@ -228,4 +228,3 @@ def test_bad_gate_settings_are_refused_before_anything_is_written(tg, k8s, names
     assert "gates.model is required for runtime tfserving" in result["msg"]
     d = k8s.apps.read_namespaced_deployment("model", namespace)
     assert d.spec.template.spec.containers[0].image == V1
-

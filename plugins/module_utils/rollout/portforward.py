@@ -327,6 +327,7 @@ class TLSOverStream:
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         self.tls = ctx.wrap_bio(self.incoming, self.outgoing)
+        self.ended = False
 
     def _flush(self):
         data = self.outgoing.read()
@@ -343,6 +344,7 @@ class TLSOverStream:
                 self._flush()
                 data = self.stream.recv()
                 if not data:
+                    self.ended = True
                     self.incoming.write_eof()
                 else:
                     self.incoming.write(data)
@@ -361,7 +363,7 @@ class TLSOverStream:
         try:
             return self._pump(lambda: self.tls.read(65536))
         except PortForwardError:
-            if self.incoming.eof:
+            if self.ended:
                 return b""
             raise
 
@@ -473,8 +475,8 @@ def pod_request(api, namespace, pod, port, method, path, body=None, headers=None
     except socket.timeout:
         raise PortForwardError("%s did not answer %s %s within %ss" % (stream.where, method, path, timeout))
     except (http.client.HTTPException, OSError, ssl.SSLError) as exc:
-        raise PortForwardError("%s broke off %s %s: %s" % (stream.where, method, path,
-                                                          str(exc) or exc.__class__.__name__))
+        raise PortForwardError("%s broke off %s %s: %s" % (
+            stream.where, method, path, str(exc) or exc.__class__.__name__))
     finally:
         stream.close()
 
@@ -496,7 +498,7 @@ def url_request(base_url, method, path, body=None, headers=None, timeout=10.0, v
     except socket.timeout:
         raise PortForwardError("%s did not answer %s %s within %ss" % (base_url, method, path, timeout))
     except (http.client.HTTPException, OSError, ssl.SSLError) as exc:
-        raise PortForwardError("cannot reach %s (%s %s): %s" % (base_url, method, path,
-                                                              str(exc) or exc.__class__.__name__))
+        raise PortForwardError("cannot reach %s (%s %s): %s" % (
+            base_url, method, path, str(exc) or exc.__class__.__name__))
     finally:
         conn.close()
