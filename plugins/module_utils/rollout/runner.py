@@ -52,6 +52,7 @@ def failure_result(params, rollout, reason, message):
         "timeline": list(getattr(rollout, "timeline", [])),
         "durations": {"change": 0.0, "rollout": 0.0, "gate": 0.0, "rollback": 0.0, "total": 0.0},
         "resumed": False,
+        "gates": list(getattr(rollout, "gate_report", [])),
         "api": {"requests": rollout.api.requests if rollout is not None else 0},
     }
     return result
