@@ -196,9 +196,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    report = model.build_report(p["clusters"], run=dict(kind=p["kind"], run_id=p["run_id"], playbook=p["playbook"],
-                                                         image=p["image"], waves=p["waves"], awx=p["awx"]),
-                                fleet=p["fleet"])
+    run = dict(kind=p["kind"], run_id=p["run_id"], playbook=p["playbook"], image=p["image"], waves=p["waves"],
+               awx=p["awx"])
+    report = model.build_report(p["clusters"], run=run, fleet=p["fleet"])
     stem = os.path.join(p["dest"], model.file_stem(p["run_id"], p["kind"], p["awx"]))
     json_path, picture_path = stem + ".json", stem + ".png"
     try:

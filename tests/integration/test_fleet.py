@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -142,7 +141,7 @@ def test_failing_canary_is_rolled_back_and_stops_the_fleet(fleet):
     rc, out = run_playbook(fleet, "rollout.yml", site.extravars(model_server_image="repo/llm:crash"))
     assert rc != 0
     assert "tg1: rollout of repo/llm:crash" in out and "rolled_back (crash_loop)" in out, out
-    assert "Roll out wave by wave" in out and "tg2" not in out.split("NO MORE HOSTS LEFT")[0].split("PLAY [Roll out")[1]
+    assert "[tg2" not in out and "[tg3" not in out, "a later wave ran a task"
     assert site.complete("tg1", "repo/llm:v1")
     for c in ("tg2", "tg3"):
         assert site.image(c) == "repo/llm:v1"

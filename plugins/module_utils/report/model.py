@@ -147,7 +147,7 @@ def summary_lines(report):
     lines = []
     for r in report["clusters"]:
         if r["verdict"] == NOT_STARTED:
-            lines.append("%s (wave %s): not started" % (r["cluster"], r["wave"]))
+            lines.append("%s (wave %s): not started" % (r["cluster"], "-" if r["wave"] is None else r["wave"]))
             continue
         lines.append("%s (wave %s): %s -> %s: %s (%s)%s" % (
             r["cluster"], r["wave"], (r["from"] or {}).get("image"), (r["to"] or {}).get("image"),
