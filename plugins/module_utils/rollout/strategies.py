@@ -33,7 +33,7 @@ import copy
 import json
 import math
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, spec, status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, spec
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
 
 TRACK_LABEL = "modelops.serving/track"
