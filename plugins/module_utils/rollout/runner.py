@@ -332,12 +332,8 @@ class Rollout:
     # -- waiting ---------------------------------------------------------------------------------
     def wait(self, phase, deployment):
         """Watch until kubectl's rules say done, the classifiers see failure, or time runs out."""
-        ws = WatchSet(self.api)
+        ws = self._watches(deployment)
         name = (deployment.get("metadata") or {}).get("name") or self.name
-        selector = self._selector(deployment)
-        ws.add("deployment", self.api.deployment_path(self.namespace), {"fieldSelector": "metadata.name=" + name})
-        ws.add("replicaset", self._rs_path(), {"labelSelector": selector})
-        ws.add("pod", self.api.path("v1", "pods", self.namespace), {"labelSelector": selector})
         limit = self.p.get("timeout") or (
             ((deployment.get("spec") or {}).get("progressDeadlineSeconds") or 600) + DEADLINE_MARGIN)
         deadline = self.clock() + limit
@@ -383,17 +379,22 @@ class Rollout:
             ws.stop()
             self.watch_stats[phase] = ws.stats()
 
-    def hold(self, phase, deployment, seconds):
-        """Watch the new pods for ``seconds``: a restart, a lost Ready or lost availability fails.
-
-        Returns an Outcome; ok when the pods stayed as they were for the whole time.
-        """
+    def _watches(self, deployment):
+        """Watches of one Deployment, its ReplicaSets and its Pods, sharing one queue."""
         ws = WatchSet(self.api)
         name = (deployment.get("metadata") or {}).get("name") or self.name
         selector = self._selector(deployment)
         ws.add("deployment", self.api.deployment_path(self.namespace), {"fieldSelector": "metadata.name=" + name})
         ws.add("replicaset", self._rs_path(), {"labelSelector": selector})
         ws.add("pod", self.api.path("v1", "pods", self.namespace), {"labelSelector": selector})
+        return ws
+
+    def hold(self, phase, deployment, seconds):
+        """Watch the new pods for ``seconds``: a restart, a lost Ready or lost availability fails.
+
+        Returns an Outcome; ok when the pods stayed as they were for the whole time.
+        """
+        ws = self._watches(deployment)
         self.progress("%s: holding %ss, watching the new pods" % (phase, seconds))
         end = self.clock() + seconds
         baseline = {}
