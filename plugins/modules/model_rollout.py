@@ -217,7 +217,10 @@ verdict:
 reason:
   description:
     - Machine-readable reason, such as C(complete), C(image_pull), C(crash_loop), C(unschedulable),
-      C(ready_flapping), C(config), C(progress_deadline_exceeded), C(timeout), C(rollback_failed), C(up_to_date).
+      C(ready_flapping), C(not_ready), C(config), C(progress_deadline_exceeded), C(timeout), C(rollback_failed),
+      C(up_to_date), C(invalid_input), C(api_error); from gates C(gate_check_failed), C(model_not_ready), C(smoke_failed),
+      C(gate_unreachable), C(prometheus_threshold), C(cloudwatch_alarm); from holds and bakes C(bake_restart),
+      C(bake_not_ready), C(bake_unavailable).
   returned: always
   type: str
   sample: crash_loop
@@ -259,6 +262,21 @@ timeline:
 durations:
   description: Seconds spent in C(change), C(rollout), C(gate), C(rollback) and C(total).
   returned: always
+  type: dict
+gates:
+  description:
+    - Every gate check run, with C(name) (such as C(server_ready), C(model_ready), C(smoke), C(bake), C(prometheus),
+      C(cloudwatch)), C(pod), C(ok), C(seconds), C(expected) and C(got). Empty without O(gates).
+  returned: always
+  type: list
+  elements: dict
+canary:
+  description: With O(strategy=canary), one entry per step run (C(percent), C(canary_replicas), C(stable_replicas), C(ok), C(seconds)).
+  returned: when O(strategy=canary) made or resumed a canary
+  type: dict
+blue_green:
+  description: With O(strategy=blue_green), C(switch_seconds) (the one selector write) and C(switch_back_seconds) after a rollback.
+  returned: when O(strategy=blue_green) made or resumed a green Deployment
   type: dict
 resumed:
   description: True when this run found its target already written and waited for that rollout.

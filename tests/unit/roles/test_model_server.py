@@ -24,7 +24,7 @@ PRESETS = {
     "triton": ({"http": 8000, "grpc": 8001, "metrics": 8002}, ("/v2/health/ready", "http"),
                ("/v2/health/live", "http"), "/v2/health/ready", (8000, "/v2/models/resnet/ready")),
     "torchserve": ({"http": 8080, "management": 8081, "metrics": 8082}, ("/ping", "http"), ("/ping", "http"),
-                   "/ping", (8081, "/models/resnet")),
+                   "/ping", (8080, "/models/resnet")),
     "tfserving": ({"grpc": 8500, "http": 8501}, ("/v1/models/resnet", "http"), (None, "grpc"),
                   "/v1/models/resnet", (8501, "/v1/models/resnet")),
     "vllm": ({"http": 8000}, ("/v1/models", "http"), ("/health", "http"), "/health", (8000, "/v1/models")),
@@ -110,6 +110,9 @@ def test_preset_gate_settings(preset):
     assert gate["model_path"] == model_path
     assert gate["model"] == "resnet"
     assert "{model}" not in gate["health_path"]
+    if preset == "torchserve":
+        # /ping is on the inference port; the model's status on the management API.
+        assert gate["management_port"] == 8081
 
 
 def test_startup_probe_is_sized_for_the_model_load():
