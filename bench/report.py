@@ -1,0 +1,202 @@
+"""Turn the recorded runs into the summary, the Markdown table, the JSON file and the plots."""
+
+import json
+import os
+
+from bench.stats import fmt, ratio, summary
+
+REFERENCE = "kubectl"
+ORDER = ("kubectl", "k8s", "model_rollout", "rollout.yml")
+
+
+def _by(records, scenario):
+    out = {}
+    for r in records:
+        if r["scenario"] == scenario:
+            out.setdefault(r["contender"], []).append(r)
+    return out
+
+
+def _scenarios(records, prefix):
+    seen = []
+    for r in records:
+        if r["scenario"].startswith(prefix) and r["scenario"] not in seen:
+            seen.append(r["scenario"])
+    return seen
+
+
+def _contenders(groups):
+    return [c for c in ORDER if c in groups] + sorted(c for c in groups if c not in ORDER)
+
+
+def _figures(runs, fields):
+    return {f: summary([r.get(f) for r in runs]) for f in fields}
+
+
+def summarize(records):
+    """{scenario: {contender: {figure: {median, min, max, n}, ...}}} with ratios to kubectl."""
+    out = {}
+    fields = {
+        "rollout": ("verdict_latency_s", "wall_s", "overhead_s", "rollout_s", "requests", "cpu_s", "floor",
+                    "zero_ready_s", "peak_rss_mb", "apiserver_request_total_delta"),
+        "failure": ("failure_latency_s", "back_to_full_s", "wall_s", "requests", "cpu_s", "floor", "zero_ready_s",
+                    "rollback_floor", "rollback_zero_ready_s"),
+        "wave": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "cpu_s"),
+    }
+    for prefix, names in fields.items():
+        for scenario in _scenarios(records, prefix):
+            groups = _by(records, scenario)
+            table = {}
+            for c in _contenders(groups):
+                runs = groups[c]
+                row = _figures(runs, names)
+                row["runs"] = len(runs)
+                row["early_done"] = sum(1 for r in runs if r.get("early_done"))
+                row["reason_named"] = sum(1 for r in runs if r.get("reason_named"))
+                row["expected_floor"] = runs[0].get("expected_floor")
+                row["verdicts"] = sorted(set("%s/%s" % (r.get("verdict"), r.get("reason")) for r in runs))
+                table[c] = row
+            ref = table.get(REFERENCE, {})
+            for row in table.values():
+                row["ratio"] = {f: ratio(row.get(f), ref.get(f)) for f in names}
+            out[scenario] = table
+    for scenario, table in out.items():
+        if scenario.startswith("wave-"):
+            for c, row in table.items():
+                one = out.get("wave-1", {}).get(c, {}).get("wall_s")
+                row["wall_vs_one_cluster"] = ratio(row.get("wall_s"), one)
+    return out
+
+
+def _r(value):
+    return "–" if value is None else "%.2f×" % value
+
+
+def markdown(meta, summ):
+    m = meta["machine"]
+    s = meta["settings"]
+    lines = [
+        "# Benchmark results %s" % meta["started"],
+        "",
+        "Machine: %s CPUs (%s), %s GB RAM, %s. Load average at start %s, at end %s. Run took %s s."
+        % (m.get("cpus"), m.get("cpu_model", "?"), m.get("memory_gb"), m.get("platform"),
+           " / ".join("%.2f" % x for x in m.get("loadavg_start", [])),
+           " / ".join("%.2f" % x for x in m.get("loadavg_end", [])), meta.get("duration_s")),
+        "Versions: %s." % ", ".join("%s %s" % kv for kv in sorted(meta["versions"].items())),
+        "Pods Ready %s after start; progressDeadlineSeconds %s; kubernetes.core wait_timeout capped at %s s on "
+        "failure cases (default 120 otherwise). Figures are median [min–max] over the runs; ratios are medians "
+        "against kubectl." % (s["ready_delay"], s["progress_deadline_seconds"], s["k8s_wait_timeout_on_failure"]),
+        "",
+    ]
+    for name, why in sorted(meta.get("missing", {}).items()):
+        lines.append("Contender **%s** missing: %s." % (name, why))
+        lines.append("")
+    rollouts = [k for k in summ if k.startswith("rollout-")]
+    if rollouts:
+        lines += ["## Successful rollouts", "",
+                  "| scenario | contender | runs | verdict latency s | early done | wall s (ratio) | overhead s "
+                  "| API requests (ratio) | CPU s (ratio) | ready floor / expected | s with 0 ready | peak RSS MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for scenario in rollouts:
+            for c, row in summ[scenario].items():
+                rt = row["ratio"]
+                floor = row.get("floor")
+                lines.append("| %s | %s | %d | %s | %d | %s (%s) | %s | %s (%s) | %s (%s) | %s / %s | %s | %s |" % (
+                    scenario, c, row["runs"], fmt(row["verdict_latency_s"]), row["early_done"],
+                    fmt(row["wall_s"], digits=1), _r(rt["wall_s"]), fmt(row["overhead_s"]),
+                    fmt(row["requests"], digits=0), _r(rt["requests"]), fmt(row["cpu_s"]), _r(rt["cpu_s"]),
+                    "–" if floor is None else "%d" % floor["min"], row["expected_floor"],
+                    fmt(row["zero_ready_s"], digits=1), fmt(row["peak_rss_mb"], digits=0)))
+        lines.append("")
+    failures = [k for k in summ if k.startswith("failure-")]
+    if failures:
+        lines += ["## Failed rollouts", "",
+                  "| case | contender | runs | verdict/reason | failure verdict s (ratio) | cause named "
+                  "| back to full capacity s (ratio) | ready floor rollout / rollback / expected "
+                  "| API requests (ratio) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for scenario in failures:
+            for c, row in summ[scenario].items():
+                rt = row["ratio"]
+                lines.append("| %s | %s | %d | %s | %s (%s) | %d/%d | %s (%s) | %s / %s / %s | %s (%s) |" % (
+                    scenario[len("failure-"):], c, row["runs"], ", ".join(row["verdicts"]),
+                    fmt(row["failure_latency_s"], digits=1), _r(rt["failure_latency_s"]),
+                    row["reason_named"], row["runs"], fmt(row["back_to_full_s"], digits=1),
+                    _r(rt["back_to_full_s"]), _min(row.get("floor")), _min(row.get("rollback_floor")),
+                    row["expected_floor"], fmt(row["requests"], digits=0), _r(rt["requests"])))
+        lines.append("")
+    waves = [k for k in summ if k.startswith("wave-")]
+    if waves:
+        lines += ["## One wave over several clusters", "",
+                  "| clusters | contender | wall s | ratio to kubectl | ratio to 1 cluster | slowest rollout s "
+                  "| API requests |",
+                  "|---|---|---|---|---|---|---|"]
+        for scenario in waves:
+            for c, row in summ[scenario].items():
+                lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                    scenario[len("wave-"):], c, fmt(row["wall_s"], digits=1), _r(row["ratio"]["wall_s"]),
+                    _r(row.get("wall_vs_one_cluster")), fmt(row["slowest_rollout_s"], digits=1),
+                    fmt(row["requests"], digits=0)))
+        lines.append("")
+    for note in meta.get("notes", []):
+        lines.append("- %s" % note)
+    return "\n".join(lines) + "\n"
+
+
+def _min(value):
+    return "–" if value is None else "%d" % value["min"]
+
+
+def plot(path, scenario, records):
+    """Ready endpoints and updated replicas over time, one panel per contender (first run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    groups = _by(records, scenario)
+    names = [c for c in _contenders(groups) if groups[c][0].get("timeline")]
+    if not names:
+        return None
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), sharey=True, squeeze=False)
+    for ax, c in zip(axes[0], names):
+        tl = groups[c][0]["timeline"]
+        if tl["endpoints"]:
+            xs, ys = zip(*tl["endpoints"])
+            ax.step(xs, ys, where="post", label="ready endpoints")
+        if tl["deployment"]:
+            xs, updated, available = zip(*tl["deployment"])
+            ax.step(xs, updated, where="post", label="updated", alpha=0.6)
+            ax.step(xs, available, where="post", label="available", alpha=0.6)
+        ax.set_title(c)
+        ax.set_xlabel("s since the change")
+    axes[0][0].legend(fontsize="small")
+    fig.suptitle(scenario)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def write(out_dir, stem, meta, records, plots=True):
+    os.makedirs(out_dir, exist_ok=True)
+    summ = summarize(records)
+    paths = []
+    json_path = os.path.join(out_dir, stem + ".json")
+    slim = [dict((k, v) for k, v in r.items() if k != "timeline") for r in records]
+    with open(json_path, "w") as f:
+        json.dump({"meta": meta, "summary": summ, "runs": slim,
+                   "timelines": [{"scenario": r["scenario"], "contender": r["contender"], "rep": r.get("rep"),
+                                  "timeline": r["timeline"]} for r in records if r.get("timeline")]},
+                  f, indent=1, sort_keys=True)
+    paths.append(json_path)
+    md_path = os.path.join(out_dir, stem + ".md")
+    with open(md_path, "w") as f:
+        f.write(markdown(meta, summ))
+    paths.append(md_path)
+    if plots:
+        for scenario in summ:
+            png = plot(os.path.join(out_dir, "%s-%s.png" % (stem, scenario)), scenario, records)
+            if png:
+                paths.append(png)
+    return paths
