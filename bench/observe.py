@@ -40,10 +40,11 @@ def truly_complete(s):
 class _Stream(threading.Thread):
     """One resumable watch; ``handle(type, obj, t)`` gets every event."""
 
-    def __init__(self, list_fn, handle, **kwargs):
+    def __init__(self, list_fn, handle, reset=None, **kwargs):
         super().__init__(daemon=True)
         self.list_fn = list_fn
         self.handle = handle
+        self.reset = reset
         self.kwargs = kwargs
         self.stopping = threading.Event()
         self.synced = threading.Event()
@@ -56,6 +57,9 @@ class _Stream(threading.Thread):
                     listed = self.list_fn(**self.kwargs, _preload_content=False)
                     body = json.loads(listed.data)
                     now = time.monotonic()
+                    # A re-list after a lost watch is the whole truth: what vanished meanwhile goes.
+                    if self.reset:
+                        self.reset()
                     for item in body.get("items") or []:
                         self.handle("ADDED", item, now)
                     rv = body["metadata"]["resourceVersion"]
@@ -95,8 +99,9 @@ class Observer:
         self.streams = [
             _Stream(apps.list_namespaced_deployment, self._on_deployment, namespace=namespace,
                     field_selector="metadata.name=" + name),
-            _Stream(core.list_namespaced_pod, self._on_pod, namespace=namespace, label_selector=selector),
-            _Stream(disc.list_namespaced_endpoint_slice, self._on_slice, namespace=namespace,
+            _Stream(core.list_namespaced_pod, self._on_pod, reset=self._reset_pods, namespace=namespace,
+                    label_selector=selector),
+            _Stream(disc.list_namespaced_endpoint_slice, self._on_slice, reset=self._reset_slices, namespace=namespace,
                     label_selector="kubernetes.io/service-name=" + name),
         ]
 
@@ -112,6 +117,14 @@ class Observer:
             s.stopping.set()
 
     # -- events ------------------------------------------------------------------------------
+    def _reset_pods(self):
+        with self.lock:
+            self.pods.clear()
+
+    def _reset_slices(self):
+        with self.lock:
+            self.slices.clear()
+
     def _on_deployment(self, kind, obj, t):
         if kind == "DELETED":
             return
