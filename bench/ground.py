@@ -28,7 +28,9 @@ rules:
 
 # Components of the cluster itself; every other user agent belongs to a client under test.
 SYSTEM_AGENTS = ("kube-controller-manager", "kube-scheduler", "kube-apiserver", "kwok")
-BENCH_AGENT = "modelops-bench"
+# The bench reads /metrics with urllib (Cluster.metrics()); that is the bench, not a contender.
+BENCH_AGENTS = ("modelops-bench", "Python-urllib")
+BENCH_AGENT = BENCH_AGENTS[0]
 REQUEST_TOTAL = re.compile(r"^apiserver_request_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 
 
@@ -90,7 +92,7 @@ class BenchCluster(tgcluster.Cluster):
 
 def agent_family(agent):
     """'kubectl', 'python-client' or the agent's first word; None for the cluster and the bench."""
-    if not agent or agent.startswith(BENCH_AGENT) or agent.startswith(SYSTEM_AGENTS):
+    if not agent or agent.startswith(BENCH_AGENTS) or agent.startswith(SYSTEM_AGENTS):
         return None
     if agent.startswith("kubectl"):
         return "kubectl"

@@ -6,6 +6,14 @@ import os
 from bench.stats import fmt, ratio, summary
 
 REFERENCE = "kubectl"
+# The bench's watch and a contender's watch receive the same status write a few milliseconds
+# apart; a report that much "before" complete is the same moment, not an early done.
+EARLY_TOLERANCE_S = 0.1
+
+
+def early(verdict_latency, old_ready_at_done):
+    """Done while an old pod still served, or clearly before the controller finished."""
+    return bool((old_ready_at_done or 0) > 0 or (verdict_latency is not None and verdict_latency < -EARLY_TOLERANCE_S))
 ORDER = ("kubectl", "k8s", "model_rollout", "rollout.yml")
 
 
@@ -51,7 +59,8 @@ def summarize(records):
                 runs = groups[c]
                 row = _figures(runs, names)
                 row["runs"] = len(runs)
-                row["early_done"] = sum(1 for r in runs if r.get("early_done"))
+                row["early_done"] = sum(1 for r in runs if "early_done" in r and early(
+                    r.get("verdict_latency_s"), r.get("old_ready_at_done")))
                 row["reason_named"] = sum(1 for r in runs if r.get("reason_named"))
                 row["expected_floor"] = runs[0].get("expected_floor")
                 row["verdicts"] = sorted(set("%s/%s" % (r.get("verdict"), r.get("reason")) for r in runs))
@@ -82,6 +91,12 @@ def markdown(meta, summ):
         % (m.get("cpus"), m.get("cpu_model", "?"), m.get("memory_gb"), m.get("platform"),
            " / ".join("%.2f" % x for x in m.get("loadavg_start", [])),
            " / ".join("%.2f" % x for x in m.get("loadavg_end", [])), meta.get("duration_s")),
+    ]
+    for extra in meta.get("appended", []):
+        lines.append("%s from a separate run at %s: load average at start %s, at end %s, %s s." % (
+            ", ".join(extra["scenarios"]), extra["started"], " / ".join("%.2f" % x for x in extra["loadavg_start"]),
+            " / ".join("%.2f" % x for x in extra.get("loadavg_end") or []), extra.get("duration_s")))
+    lines += [
         "Versions: %s." % ", ".join("%s %s" % kv for kv in sorted(meta["versions"].items())),
         "Pods Ready %s after start; progressDeadlineSeconds %s; kubernetes.core wait_timeout capped at %s s on "
         "failure cases (default 120 otherwise). Figures are median [min–max] over the runs; ratios are medians "
@@ -176,6 +191,43 @@ def plot(path, scenario, records):
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def render(json_path):
+    """Rewrite the summary and the Markdown table of a results file from its runs."""
+    with open(json_path) as f:
+        data = json.load(f)
+    for r in data["runs"]:
+        if "early_done" in r:
+            r["early_done"] = early(r.get("verdict_latency_s"), r.get("old_ready_at_done"))
+    data["summary"] = summarize(data["runs"])
+    with open(json_path, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    md_path = json_path[:-len(".json")] + ".md"
+    with open(md_path, "w") as f:
+        f.write(markdown(data["meta"], data["summary"]))
+    return md_path
+
+
+def appended(json_path, meta, records):
+    """An earlier file's meta and runs (with timelines), with this run's records and load added."""
+    with open(json_path) as f:
+        data = json.load(f)
+    timelines = {(t["scenario"], t["contender"], t.get("rep")): t["timeline"] for t in data.get("timelines", [])}
+    old = []
+    for r in data["runs"]:
+        key = (r["scenario"], r["contender"], r.get("rep"))
+        if key in timelines:
+            r = dict(r, timeline=timelines[key])
+        old.append(r)
+    merged = data["meta"]
+    merged.setdefault("appended", []).append({
+        "started": meta["started"], "duration_s": meta.get("duration_s"), "settings": meta["settings"],
+        "loadavg_start": meta["machine"]["loadavg_start"], "loadavg_end": meta["machine"].get("loadavg_end"),
+        "scenarios": sorted(set(r["scenario"] for r in records))})
+    merged["notes"] = merged.get("notes", []) + meta.get("notes", [])
+    done = set(r["scenario"] for r in records)
+    return merged, [r for r in old if r["scenario"] not in done] + records
 
 
 def write(out_dir, stem, meta, records, plots=True):

@@ -72,7 +72,7 @@ def manifest(name, image, replicas, surge, unavailable, settings, gpu=False):
     container = {"name": "server", "image": image, "ports": [{"containerPort": 8080, "name": "http"}]}
     pod_spec = {"containers": [container], "terminationGracePeriodSeconds": 5}
     if gpu:
-        container["resources"] = {"limits": {"nvidia.com/gpu": 1}}
+        container["resources"] = {"limits": {"nvidia.com/gpu": "1"}}
         pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -203,7 +203,7 @@ def success_run(contender, subject, scenario, rep):
     if done_t is not None and complete_t is not None:
         rec["verdict_latency_s"] = round(done_t - complete_t, 3)
         rec["overhead_s"] = round((done_t - proc.start) - (complete_t - change_t), 3)
-        rec["early_done"] = bool(done_t < complete_t or obs.old_ready_at(done_t, new) > 0)
+        rec["early_done"] = report.early(rec["verdict_latency_s"], obs.old_ready_at(done_t, new))
         rec["old_ready_at_done"] = obs.old_ready_at(done_t, new)
     if said["result"]:
         rec["module"] = module_fields(said["result"])
@@ -360,7 +360,9 @@ def fleet(settings, runners, records, notes):
                 wave = subjects[:n]
                 for s in wave:
                     s.settle()
-                proc, marks = measure(c, wave, lambda s: next_image())
+                # One image for the whole wave, as one playbook run takes it.
+                image = next_image()
+                proc, marks = measure(c, wave, lambda s, img=image: img)
                 ends = []
                 for s, m in zip(wave, marks):
                     s.observer.wait_for(lambda o, img=m["new_image"]: o.complete_with(img), 120)
@@ -460,7 +462,13 @@ def main(argv=None):
                         help="directory for <date>.json, <date>.md and plots")
     parser.add_argument("--name", help="file name stem instead of the date")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--render", metavar="JSON", help="only rewrite the table of an earlier results file")
+    parser.add_argument("--phases", default="single,fleet", help="single (one cluster), fleet (waves), or both")
+    parser.add_argument("--append", metavar="JSON", help="add this run's records to an earlier results file")
     args = parser.parse_args(argv)
+    if args.render:
+        log("wrote %s" % report.render(args.render))
+        return 0
     settings = Settings(args.smoke, args.reps)
     workdir = tempfile.mkdtemp(prefix="bench-")
     runners = []
@@ -480,12 +488,18 @@ def main(argv=None):
     records = []
     t0 = time.monotonic()
     try:
-        single_cluster(settings, runners, records, meta["notes"])
-        fleet(settings, runners, records, meta["notes"])
+        phases = args.phases.split(",")
+        if "single" in phases:
+            single_cluster(settings, runners, records, meta["notes"])
+        if "fleet" in phases:
+            fleet(settings, runners, records, meta["notes"])
     finally:
         meta["machine"]["loadavg_end"] = list(os.getloadavg())
         meta["duration_s"] = round(time.monotonic() - t0, 1)
         stem = args.name or started.strftime("%Y-%m-%d") + ("-smoke" if args.smoke else "")
+        if args.append:
+            meta, records = report.appended(args.append, meta, records)
+            args.out, stem = os.path.dirname(args.append), os.path.basename(args.append)[:-len(".json")]
         paths = report.write(args.out, stem, meta, records, plots=not args.no_plots)
         log("wrote %s" % ", ".join(paths))
     return 0
