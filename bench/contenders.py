@@ -143,8 +143,8 @@ class _Playbook:
         self.rss_file = os.path.join(workdir, "rss.jsonl")
         self.interpreter = os.path.join(workdir, "python-rss")
         with open(self.interpreter, "w") as f:
-            f.write("#!/bin/sh\nexec %s %s \"$@\"\n" % (shlex.quote(sys.executable),
-                                                       shlex.quote(os.path.join(BENCH_DIR, "rss.py"))))
+            wrapper = os.path.join(BENCH_DIR, "rss.py")
+            f.write("#!/bin/sh\nexec %s %s \"$@\"\n" % (shlex.quote(sys.executable), shlex.quote(wrapper)))
         os.chmod(self.interpreter, 0o755)
 
     @staticmethod
@@ -240,7 +240,7 @@ class _Playbook:
         found = self.verdict_result(self.results(proc))
         if not found:
             return {"verdict": "none", "t": None, "message": proc.text()[-300:], "reason": None, "result": None}
-        t, _host, state, res, _task = found
+        t, state, res = found[0], found[2], found[3]
         verdict = "complete" if state in ("ok", "changed") else "failed"
         return {"verdict": res.get("verdict") or verdict, "t": t, "message": res.get("msg") or res.get("message"),
                 "reason": res.get("reason"), "result": res}

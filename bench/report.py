@@ -14,6 +14,8 @@ EARLY_TOLERANCE_S = 0.1
 def early(verdict_latency, old_ready_at_done):
     """Done while an old pod still served, or clearly before the controller finished."""
     return bool((old_ready_at_done or 0) > 0 or (verdict_latency is not None and verdict_latency < -EARLY_TOLERANCE_S))
+
+
 ORDER = ("kubectl", "k8s", "model_rollout", "rollout.yml")
 
 
