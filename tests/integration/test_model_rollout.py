@@ -176,7 +176,7 @@ def test_broken_image_without_ready_timeout_ends_at_the_progress_deadline(tg, k8
     assert _image(_dep(k8s, namespace)) == "repo/model:v1"
 
 
-def test_gpu_surge_pod_with_no_room_fails_as_unschedulable(tg, k8s, namespace):
+def test_gpu_surge_rollout_with_no_spare_gpu_is_refused_before_any_change(tg, k8s, namespace):
     gpu = {"limits": {"nvidia.com/gpu": "1"}}
     manifest = deployment_manifest("llm", "repo/llm:v1", replicas=1, max_surge=1, max_unavailable=0,
                                    resources=gpu)
@@ -184,12 +184,28 @@ def test_gpu_surge_pod_with_no_room_fails_as_unschedulable(tg, k8s, namespace):
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     k8s.apps.create_namespaced_deployment(namespace, manifest)
     wait_for(lambda: deployment_ready(k8s, namespace, "llm", "repo/llm:v1"), 60, "GPU server ready")
+    before = _dep(k8s, namespace).metadata.resource_version
+    result = rollout(tg, name="llm", namespace=namespace, image="repo/llm:v2")
+    assert result["failed"] and result["changed"] is False, result
+    assert "free GPUs (gpu-0: 0) hold 0: nothing was changed" in result["msg"]
+    assert "Set max_unavailable to 1" in result["msg"]
+    assert _dep(k8s, namespace).metadata.resource_version == before
+    # As advised: one pod at a time goes through.
+    done = rollout(tg, name="llm", namespace=namespace, image="repo/llm:v2", max_unavailable=1, max_surge=0)
+    assert done["verdict"] == "complete", done
+
+
+def test_surge_pod_that_no_node_can_take_fails_as_unschedulable(tg, k8s, namespace):
+    # Two replicas fill both CPU nodes (32 cores each) past half: a third pod of 20 cores fits nowhere.
+    big = {"requests": {"cpu": "20"}}
+    k8s.apps.create_namespaced_deployment(namespace, deployment_manifest(
+        "llm", "repo/llm:v1", replicas=2, max_surge=1, max_unavailable=0, resources=big))
+    wait_for(lambda: deployment_ready(k8s, namespace, "llm", "repo/llm:v1"), 60, "server ready")
     result = rollout(tg, name="llm", namespace=namespace, image="repo/llm:v2", unschedulable_seconds=2)
     assert result["reason"] == "unschedulable", result
-    assert "Insufficient nvidia.com/gpu" in result["message"]
+    assert "Insufficient cpu" in result["message"]
     assert result["verdict"] == "rolled_back"
-    d = _dep(k8s, namespace)
-    assert _image(d) == "repo/llm:v1"
+    assert _image(_dep(k8s, namespace)) == "repo/llm:v1"
     wait_for(lambda: deployment_ready(k8s, namespace, "llm", "repo/llm:v1"), 30, "back on v1")
     # The stuck surge pod is gone with its ReplicaSet scaled to zero.
     wait_for(lambda: all(p.spec.containers[0].image == "repo/llm:v1" for p in

@@ -145,7 +145,8 @@ def test_blue_green_without_gpu_room_for_two_colours_is_refused_before_any_chang
     before = k8s.core.read_namespaced_service("llm", namespace).metadata.resource_version
     result = rollout(tg, name="llm", namespace=namespace, image="repo/llm:v2", strategy="blue_green", service="llm")
     assert result["failed"] and result["changed"] is False, result
-    assert "needs 1 more nvidia.com/gpu" in result["msg"] and "nothing was changed" in result["msg"]
+    assert "needs 1 more pod(s) with 1 nvidia.com/gpu each" in result["msg"]
+    assert "nothing was changed" in result["msg"]
     assert _names(k8s, namespace) == ["llm"]
     assert k8s.core.read_namespaced_service("llm", namespace).metadata.resource_version == before
 

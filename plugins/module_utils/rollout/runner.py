@@ -16,13 +16,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import datetime
 import time
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, spec, status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity, diagnose, spec, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, label_selector
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.lock import LockHeld, RolloutLock
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.strategies import STRATEGIES, StrategyError
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.strategies import (
+    STRATEGIES,
+    StrategyError,
+    apply_container as strategies_apply_container,
+)
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import Change, WatchSet
 
 VERDICTS = ("complete", "failed", "rolled_back", "unchanged", "pending")
@@ -250,8 +255,31 @@ class Rollout:
                 return deployment
         return deployment
 
+    def _surge_room(self, deployment, container_patch, spec_patch):
+        """A surge-only rollout (maxUnavailable 0) of GPU pods hangs without room for one surge pod."""
+        merged = copy.deepcopy(deployment)
+        merged.setdefault("spec", {}).update(dict((k, v) for k, v in spec_patch.items() if k != "strategy"))
+        rolling = dict(((merged["spec"].get("strategy") or {}).get("rollingUpdate")) or {})
+        rolling.update(((spec_patch.get("strategy") or {}).get("rollingUpdate")) or {})
+        replicas = merged["spec"].get("replicas", 1)
+        surge, unavailable = status.resolve_fenceposts(rolling.get("maxSurge", "25%"),
+                                                       rolling.get("maxUnavailable", "25%"), replicas)
+        if unavailable > 0 or surge == 0 or not replicas:
+            return
+        template = (merged["spec"].get("template") or {})
+        if container_patch:
+            template = strategies_apply_container(template, container_patch)
+        try:
+            capacity.check_gpu_room(self.api, template, 1, "the rollout (maxUnavailable 0: a surge pod must start "
+                                    "before any old pod stops)", self.progress)
+        except capacity.NoRoom as exc:
+            raise InputError("%s. Set max_unavailable to 1 to replace GPU pods one at a time, or add GPU capacity"
+                             % exc)
+
     def _drive(self, deployment, container_patch, spec_patch, before, result):
         previous = spec.recorded_previous(deployment) if result.get("resumed") else None
+        if container_patch:
+            self._surge_room(deployment, container_patch, spec_patch)
         if container_patch or spec_patch:
             t = self.clock()
             try:

@@ -33,7 +33,7 @@ import copy
 import json
 import math
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, spec
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity, diagnose, spec
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
 
 TRACK_LABEL = "modelops.serving/track"
@@ -49,7 +49,7 @@ def _meta(obj):
     return obj.get("metadata") or {}
 
 
-def _apply_container(template, container_patch):
+def apply_container(template, container_patch):
     """The template with the container patch merged the way the API merges it (by name)."""
     out = copy.deepcopy(template)
     for c in spec.containers(out):
@@ -75,7 +75,7 @@ def sibling_manifest(stable, suffix, track, container_patch, replicas, target, s
     """A Deployment beside ``stable`` running the new template, owned by it (garbage-collected with it)."""
     meta = _meta(stable)
     sspec = stable.get("spec") or {}
-    template = _apply_container(sspec.get("template") or {}, container_patch)
+    template = apply_container(sspec.get("template") or {}, container_patch)
     labels = dict((template.get("metadata") or {}).get("labels") or {})
     labels[TRACK_LABEL] = track
     template.setdefault("metadata", {})["labels"] = labels
@@ -106,33 +106,6 @@ def sibling_manifest(stable, suffix, track, container_patch, replicas, target, s
 
 def canary_replicas(total, percent):
     return max(1, int(math.ceil(total * percent / 100.0)))
-
-
-def gpu_per_pod(template):
-    total = 0
-    for c in spec.containers(template):
-        limits = ((c.get("resources") or {}).get("limits") or {})
-        requests = ((c.get("resources") or {}).get("requests") or {})
-        total += int(limits.get("nvidia.com/gpu") or requests.get("nvidia.com/gpu") or 0)
-    return total
-
-
-def free_gpus(nodes, pods):
-    """Allocatable nvidia.com/gpu on schedulable nodes minus what non-terminated pods request."""
-    free = {}
-    for node in nodes:
-        if (node.get("spec") or {}).get("unschedulable"):
-            continue
-        alloc = int(((node.get("status") or {}).get("allocatable") or {}).get("nvidia.com/gpu") or 0)
-        if alloc:
-            free[_meta(node)["name"]] = alloc
-    for pod in pods:
-        phase = (pod.get("status") or {}).get("phase")
-        node = (pod.get("spec") or {}).get("nodeName")
-        if phase in ("Succeeded", "Failed") or node not in free:
-            continue
-        free[node] -= gpu_per_pod(pod.get("spec") and {"spec": pod["spec"]})
-    return sum(max(v, 0) for v in free.values())
 
 
 class _Strategy:
@@ -174,27 +147,11 @@ class _Strategy:
         p = self.r.p
         return spec.target_record(self.r.container, p.get("image"), p.get("env"), p.get("args"))
 
-    def _gpu_room(self, template, pods_needed, what):
-        per_pod = gpu_per_pod(template)
-        if not per_pod:
-            return
+    def _gpu_room(self, template, pods_needed, what, advice):
         try:
-            nodes = self.api.get(self.api.path("v1", "nodes")).get("items") or []
-            pods = self.api.get(self.api.path("v1", "pods"),
-                                {"fieldSelector": "status.phase!=Succeeded"}).get("items") or []
-        except KubeError as exc:
-            if exc.status != 403:
-                raise
-            self.r.progress("cannot check GPU room (no permission to list nodes and pods); "
-                            "the unschedulable check will still stop a rollout that does not fit")
-            return
-        free = free_gpus(nodes, pods)
-        needed = per_pod * pods_needed
-        if free < needed:
-            raise StrategyError(
-                "%s needs %d more nvidia.com/gpu (%d pods x %d) but the cluster has %d free: nothing was changed. "
-                "Add GPU nodes, use a smaller canary step, or strategy rolling with max_surge 0"
-                % (what, needed, pods_needed, per_pod, free))
+            capacity.check_gpu_room(self.api, template, pods_needed, what, self.r.progress)
+        except capacity.NoRoom as exc:
+            raise StrategyError("%s. %s" % (exc, advice))
 
     def _gate_and_hold(self, phase, deployment, pods, pause):
         outcome = None
@@ -233,8 +190,9 @@ class Canary(_Strategy):
             result["resumed"] = True
             self.r.progress("resuming the canary at step %d of %d" % (first + 1, len(steps)))
         else:
-            template = _apply_container((stable.get("spec") or {}).get("template") or {}, container_patch)
-            self._gpu_room(template, canary_replicas(total, steps[0]), "the first canary step")
+            template = apply_container((stable.get("spec") or {}).get("template") or {}, container_patch)
+            self._gpu_room(template, canary_replicas(total, steps[0]), "the first canary step",
+                           "Add GPU nodes, or start with a smaller canary step")
             body = sibling_manifest(stable, self.SUFFIX, "canary", container_patch, 0, target, 0)
             self.api.create(self.api.deployment_path(self.ns), body)
             self.r.changed = True
@@ -324,8 +282,9 @@ class BlueGreen(_Strategy):
         total = (blue.get("spec") or {}).get("replicas", 1)
         report = result.setdefault("blue_green", {})
         if green is None:
-            template = _apply_container((blue.get("spec") or {}).get("template") or {}, container_patch)
-            self._gpu_room(template, total, "blue/green (a full second colour of %d pods)" % total)
+            template = apply_container((blue.get("spec") or {}).get("template") or {}, container_patch)
+            self._gpu_room(template, total, "blue/green (a full second colour)",
+                           "Add GPU nodes, or use strategy rolling with max_surge 0 to replace pods one at a time")
             blue_hash = self._active_hash(blue)
             if not blue_hash:
                 raise StrategyError("Deployment %s/%s has no complete ReplicaSet to pin the Service to; "

@@ -1,0 +1,71 @@
+"""GPU room, counted per node, before a rollout adds pods."""
+
+import pytest
+
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity
+
+
+def node(name, gpus, unschedulable=False):
+    return {"metadata": {"name": name}, "spec": {"unschedulable": unschedulable},
+            "status": {"allocatable": {"cpu": "16", "nvidia.com/gpu": str(gpus)}}}
+
+
+def pod(node_name, gpus, phase="Running"):
+    return {"spec": {"nodeName": node_name,
+                     "containers": [{"name": "s", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
+            "status": {"phase": phase}}
+
+
+def template(gpus):
+    return {"spec": {"containers": [{"name": "s", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}},
+                                    {"name": "sidecar"}]}}
+
+
+def test_gpu_per_pod_adds_up_containers():
+    assert capacity.gpu_per_pod(template(2)) == 2
+    assert capacity.gpu_per_pod({"spec": {"containers": [{"name": "cpu-only"}]}}) == 0
+
+
+def test_free_gpus_are_counted_per_node_and_finished_pods_give_theirs_back():
+    free = capacity.free_by_node(
+        [node("a", 4), node("b", 2), node("cordoned", 8, unschedulable=True), node("cpu", 0)],
+        [pod("a", 3), pod("b", 1), pod("b", 1, phase="Succeeded"), pod(None, 1)])
+    assert free == {"a": 1, "b": 1}
+
+
+def test_pods_needing_two_gpus_do_not_fit_in_two_nodes_with_one_each():
+    assert capacity.pods_that_fit({"a": 1, "b": 1}, 2) == 0
+    assert capacity.pods_that_fit({"a": 1, "b": 1}, 1) == 2
+    assert capacity.pods_that_fit({"a": 5}, 2) == 2
+
+
+class FakeApi:
+    def __init__(self, nodes, pods, status=None):
+        self.nodes, self.pods, self.status = nodes, pods, status
+
+    @staticmethod
+    def path(group_version, plural, namespace=None, name=None, sub=None):
+        return plural
+
+    def get(self, path, query=None):
+        if self.status:
+            from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
+
+            raise KubeError("forbidden", status=self.status)
+        return {"items": self.nodes if path == "nodes" else self.pods}
+
+
+def test_no_room_names_the_nodes_and_says_nothing_changed():
+    api = FakeApi([node("gpu-0", 1)], [pod("gpu-0", 1)])
+    with pytest.raises(capacity.NoRoom, match=r"needs 1 more pod\(s\) with 1 nvidia.com/gpu each, but free GPUs "
+                                              r"\(gpu-0: 0\) hold 0: nothing was changed"):
+        capacity.check_gpu_room(api, template(1), 1, "the rollout", lambda line: None)
+
+
+def test_room_cpu_pods_and_forbidden_listing_pass_quietly():
+    lines = []
+    capacity.check_gpu_room(FakeApi([node("gpu-0", 2)], [pod("gpu-0", 1)]), template(1), 1, "x", lines.append)
+    capacity.check_gpu_room(FakeApi([], []), {"spec": {"containers": [{"name": "cpu"}]}}, 5, "x", lines.append)
+    assert lines == []
+    capacity.check_gpu_room(FakeApi([], [], status=403), template(1), 1, "x", lines.append)
+    assert "cannot check GPU room" in lines[0]
