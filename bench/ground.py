@@ -91,8 +91,14 @@ class BenchCluster(tgcluster.Cluster):
 
 
 def agent_family(agent):
-    """'kubectl', 'python-client' or the agent's first word; None for the cluster and the bench."""
-    if not agent or agent.startswith(BENCH_AGENTS) or agent.startswith(SYSTEM_AGENTS):
+    """'kubectl', 'python-client' or the agent's first word; None for the cluster and the bench.
+
+    model_rollout's gate requests (its own WebSocket to ``pods/portforward``) carry no user agent;
+    no other client of the test ground was seen without one, so they count as 'no-user-agent'.
+    """
+    if not agent:
+        return "no-user-agent"
+    if agent.startswith(BENCH_AGENTS) or agent.startswith(SYSTEM_AGENTS):
         return None
     if agent.startswith("kubectl"):
         return "kubectl"
