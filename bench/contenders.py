@@ -287,6 +287,25 @@ class ModelRollout(_Playbook):
         return self.run_playbook(self.play(tasks), targets)
 
 
+class GatedModelRollout(ModelRollout):
+    """model_rollout with model gates (not in ALL: only the gate-overhead phase runs it): the same task plus ``gates`` (readiness, model, smoke inference)."""
+
+    name = "model_rollout+gates"
+    label = "modelops.serving.model_rollout with gates (one task)"
+
+    def __init__(self, workdir, gates):
+        super().__init__(workdir)
+        self.gates = gates
+
+    def launch(self, targets, failure_wait=None):
+        del failure_wait
+        tasks = [{"name": "Roll out", "modelops.serving.model_rollout": {
+            "kubeconfig": "{{ bench_kubeconfig }}", "context": "{{ bench_context }}",
+            "name": "{{ bench_name }}", "namespace": "{{ bench_namespace }}", "image": "{{ bench_image }}",
+            "gates": self.gates}}]
+        return self.run_playbook(self.play(tasks), targets)
+
+
 class RolloutPlaybook(_Playbook):
     """playbooks/rollout.yml, the way the user guide runs it."""
 

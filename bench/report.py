@@ -6,6 +6,8 @@ import os
 from bench.stats import fmt, ratio, summary
 
 REFERENCE = "kubectl"
+# The gate-overhead scenario compares model_rollout with gates against itself without them.
+GATE_REFERENCE = "model_rollout"
 # The bench's watch and a contender's watch receive the same status write a few milliseconds
 # apart; a report that much "before" complete is the same moment, not an early done.
 EARLY_TOLERANCE_S = 0.1
@@ -52,6 +54,8 @@ def summarize(records):
         "failure": ("failure_latency_s", "back_to_full_s", "wall_s", "requests", "cpu_s", "floor", "zero_ready_s",
                     "rollback_floor", "rollback_zero_ready_s"),
         "wave": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "cpu_s"),
+        "gates": ("gate_s", "gate_checks", "wall_s", "verdict_latency_s", "overhead_s", "rollout_s", "requests",
+                  "cpu_s", "peak_rss_mb"),
     }
     for prefix, names in fields.items():
         for scenario in _scenarios(records, prefix):
@@ -67,9 +71,11 @@ def summarize(records):
                 row["expected_floor"] = runs[0].get("expected_floor")
                 row["verdicts"] = sorted(set("%s/%s" % (r.get("verdict"), r.get("reason")) for r in runs))
                 table[c] = row
-            ref = table.get(REFERENCE, {})
+            ref = table.get(GATE_REFERENCE if prefix == "gates" else REFERENCE, {})
             for row in table.values():
                 row["ratio"] = {f: ratio(row.get(f), ref.get(f)) for f in names}
+            if prefix == "gates":
+                gate_extras(groups, table)
             out[scenario] = table
     for scenario, table in out.items():
         if scenario.startswith("wave-"):
@@ -77,6 +83,26 @@ def summarize(records):
                 one = out.get("wave-1", {}).get(c, {}).get("wall_s")
                 row["wall_vs_one_cluster"] = ratio(row.get("wall_s"), one)
     return out
+
+
+def gate_extras(groups, table):
+    """Per check, the seconds of every entry in the result's ``gates`` list; and per repetition, the
+    difference to the run without gates (the two run back to back, in alternating order)."""
+    plain = dict((r.get("rep"), r) for r in groups.get(GATE_REFERENCE, []))
+    for c, row in table.items():
+        seconds = {}
+        for r in groups[c]:
+            for entry in (r.get("module") or {}).get("gates") or []:
+                seconds.setdefault(entry.get("name"), []).append(entry.get("seconds"))
+        row["checks"] = dict((name, summary(values)) for name, values in seconds.items())
+        for field in ("wall_s", "verdict_latency_s", "cpu_s"):
+            diffs = []
+            for r in groups[c]:
+                other = plain.get(r.get("rep"))
+                if other is not None and isinstance(r.get(field), (int, float)) and \
+                        isinstance(other.get(field), (int, float)):
+                    diffs.append(r[field] - other[field])
+            row["added_" + field] = summary(diffs) if c != GATE_REFERENCE else None
 
 
 def _r(value):
@@ -155,9 +181,44 @@ def markdown(meta, summ):
                     _r(row.get("wall_vs_one_cluster")), fmt(row["slowest_rollout_s"], digits=1),
                     fmt(row["requests"], digits=0)))
         lines.append("")
+    gates = [k for k in summ if k.startswith("gates-")]
+    if gates:
+        lines += gate_markdown(summ, gates)
     for note in meta.get("notes", []):
         lines.append("- %s" % note)
     return "\n".join(lines) + "\n"
+
+
+def gate_markdown(summ, scenarios):
+    lines = ["## Gate overhead", "",
+             "The same 3-replica rollout (maxSurge 1, maxUnavailable 1) by model_rollout without and with "
+             "`gates` (kserve_v2: server ready, model ready and a smoke inference on every new pod, through the API "
+             "server's port-forward to a real MLServer serving a tiny model), in alternating order. \"added\" is "
+             "the difference to the run without gates in the same repetition.", "",
+             "| scenario | contender | runs | verdict | gate checks | durations.gate s | wall s (added) "
+             "| verdict latency s (added) | CPU s (added) | API requests | peak RSS MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    checks = []
+    for scenario in scenarios:
+        for c, row in summ[scenario].items():
+            lines.append("| %s | %s | %d | %s | %s | %s | %s%s | %s%s | %s%s | %s | %s |" % (
+                scenario, c, row["runs"], ", ".join(row["verdicts"]), fmt(row["gate_checks"], digits=0),
+                fmt(row["gate_s"]), fmt(row["wall_s"], digits=1), _added(row.get("added_wall_s")),
+                fmt(row["verdict_latency_s"]), _added(row.get("added_verdict_latency_s")),
+                fmt(row["cpu_s"]), _added(row.get("added_cpu_s")),
+                fmt(row["requests"], digits=0), fmt(row["peak_rss_mb"], digits=0)))
+            for name, value in (row.get("checks") or {}).items():
+                checks.append("| %s | %s | %s | %s | %s |" % (
+                    scenario, c, name, value["n"] if value else 0, fmt(value, digits=3)))
+    lines.append("")
+    if checks:
+        lines += ["Per check, each entry of the result's `gates` list (one per pod and check):", "",
+                  "| scenario | contender | check | entries | s per entry |", "|---|---|---|---|---|"] + checks + [""]
+    return lines
+
+
+def _added(value):
+    return "" if value is None else " (%s%s)" % ("+" if value["median"] >= 0 else "", fmt(value))
 
 
 def _min(value):

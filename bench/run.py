@@ -35,6 +35,9 @@ CAUSE_WORDS = {
     "gpu": ("insufficient nvidia.com/gpu", "unschedulable"),
 }
 UNNAMED_REASONS = (None, "", "timeout", "progress_deadline_exceeded")
+# The gate-overhead phase: the tiny model MLServer serves (tests/integration/modelserver/), and the
+# smoke inference the gates send to every new pod (the model answers 2 * x).
+SMOKE_BODY = {"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2, 3]}]}
 
 
 class Settings:
@@ -50,6 +53,7 @@ class Settings:
         self.failures = ("pullfail",) if smoke else FAILURE_KINDS
         self.failure_reps = 1 if smoke else (reps or 1)
         self.fleet_sizes = () if smoke else (1, 3, 6)
+        self.gate_reps = 1 if smoke else (reps or 5)
         self.warmup = not smoke
 
     def describe(self):
@@ -58,7 +62,7 @@ class Settings:
             "progress_deadline_seconds": self.progress_deadline, "k8s_wait_timeout_on_failure": self.k8s_wait_cap,
             "sizes": [{"replicas": r, "max_surge": s, "max_unavailable": u, "reps": n} for r, s, u, n in self.sizes],
             "failure_kinds": list(self.failures), "failure_reps": self.failure_reps,
-            "fleet_sizes": list(self.fleet_sizes),
+            "fleet_sizes": list(self.fleet_sizes), "gate_reps": self.gate_reps,
         }
 
 
@@ -269,7 +273,7 @@ def base_record(contender, scenario, rep, proc, mark, subject):
 
 def module_fields(result):
     keep = {}
-    for key in ("verdict", "reason", "message", "durations", "api", "rolled_back_to", "changed"):
+    for key in ("verdict", "reason", "message", "durations", "api", "rolled_back_to", "changed", "gates"):
         if key in result:
             keep[key] = result[key]
     if isinstance(keep.get("message"), str):
@@ -390,6 +394,81 @@ def fleet(settings, runners, records, notes):
         notes.append("fleet work directory: %s" % os.path.dirname(clusters[0].workdir))
 
 
+def gate_settings(model):
+    """What the gated contender passes as ``gates``: readiness, model readiness and a smoke inference."""
+    return {"runtime": "kserve_v2", "model": model, "port": 8080,
+            "smoke": {"body": SMOKE_BODY, "json_path": "$.outputs[0].data", "expect": [2, 4, 6]}}
+
+
+def route_pods(cluster, port):
+    """Port 8080 of every pod in the bench namespace is 127.0.0.1:``port``, through kwok's kubelet API.
+
+    The same ClusterPortForward tests/integration/test_gates.py creates (its ``route``).
+    """
+    from kubernetes import client
+
+    client.CustomObjectsApi(cluster.bench_api()).create_cluster_custom_object(
+        "kwok.x-k8s.io", "v1alpha1", "clusterportforwards", {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterPortForward",
+            "metadata": {"name": "bench-gates"},
+            "spec": {"selector": {"matchNamespaces": [NAMESPACE]},
+                     "forwards": [{"ports": [8080], "target": {"address": "127.0.0.1", "port": port}}]},
+        })
+
+
+def gate_overhead(settings, workdir, records, notes):
+    """The same 3-replica rollout by model_rollout without and with model gates, in alternating order.
+
+    Every new pod's port 8080 reaches a real MLServer serving the tiny model, so each gate request
+    travels API server -> kubelet API (kwok) -> MLServer, as in tests/integration/test_gates.py.
+    """
+    try:
+        from tests.integration.modelserver.server import MODEL, ModelServer
+    except ImportError as e:
+        notes.append("gate overhead not measured: %s (mlserver is a test requirement)" % e)
+        log(notes[-1])
+        return
+    runners = [contenders.ModelRollout(workdir), contenders.GatedModelRollout(workdir, gate_settings(MODEL))]
+    cluster = ground.BenchCluster("gates", cpu_nodes=2, gpu_nodes=0)
+    server = ModelServer("good")
+    subject = None
+    try:
+        t = time.monotonic()
+        server.start(timeout=120)
+        log("MLServer serving %r on %s in %.1fs" % (MODEL, server.url, time.monotonic() - t))
+        ground.start([cluster])
+        create_namespace(cluster)
+        route_pods(cluster, server.port)
+        subject = Subject(cluster, "gated-3", 3, 1, 1, settings).create()
+        if not subject.settle(180):
+            raise RuntimeError("Deployment %s never became ready" % subject.name)
+        log("gates: cluster and Deployment ready in %.1fs" % (time.monotonic() - t))
+        if settings.warmup:
+            for c in runners:
+                log("warm-up %s" % c.name)
+                measure(c, [subject], lambda s: next_image())
+                subject.image = subject.observer.latest()["image"]
+                subject.settle()
+                c.peak_rss_kb("AnsiballZ_model_rollout.py")  # the warm-up's peak is not a run's
+        for rep in range(settings.gate_reps):
+            for c in rotated(runners, rep):
+                subject.settle()
+                rec = success_run(c, subject, "gates-3", rep)
+                rec["peak_rss_mb"] = kb_to_mb(c.peak_rss_kb("AnsiballZ_model_rollout.py"))
+                module = rec.get("module") or {}
+                rec["gate_s"] = (module.get("durations") or {}).get("gate")
+                rec["gate_checks"] = len(module.get("gates") or [])
+                records.append(rec)
+                log("%-20s gates-3 rep %d: %s, gates %s s (%d checks), wall %.1f s" % (
+                    c.name, rep, rec.get("verdict"), rec["gate_s"], rec["gate_checks"], rec["wall_s"]))
+    finally:
+        if subject is not None and subject.observer:
+            subject.observer.stop()
+        cluster.stop()
+        server.stop()
+        notes.append("gate-overhead work directory: %s" % cluster.workdir)
+
+
 def create_namespace(cluster):
     from kubernetes import client
 
@@ -463,7 +542,8 @@ def main(argv=None):
     parser.add_argument("--name", help="file name stem instead of the date")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--render", metavar="JSON", help="only rewrite the table of an earlier results file")
-    parser.add_argument("--phases", default="single,fleet", help="single (one cluster), fleet (waves), or both")
+    parser.add_argument("--phases", default="single,fleet,gates",
+                        help="comma-separated: single (one cluster), fleet (waves), gates (gate overhead)")
     parser.add_argument("--append", metavar="JSON", help="add this run's records to an earlier results file")
     args = parser.parse_args(argv)
     if args.render:
@@ -493,6 +573,8 @@ def main(argv=None):
             single_cluster(settings, runners, records, meta["notes"])
         if "fleet" in phases:
             fleet(settings, runners, records, meta["notes"])
+        if "gates" in phases:
+            gate_overhead(settings, workdir, records, meta["notes"])
     finally:
         meta["machine"]["loadavg_end"] = list(os.getloadavg())
         meta["duration_s"] = round(time.monotonic() - t0, 1)
