@@ -2,7 +2,8 @@
 
 Timings are never asserted: a loaded CI machine makes them meaningless. What is asserted is the
 shape a reader of bench/results relies on: every contender ran every case, the numbers exist,
-and model_rollout named the cause of the failure.
+model_rollout named the cause of the failure, and the gate-overhead scenario ran with and without
+gates against a real MLServer.
 """
 
 import json
@@ -65,6 +66,25 @@ def test_our_module_names_the_cause(smoke):
             assert r["reason"] == "image_pull", r
             assert r["reason_named"] is True
             assert r["verdict"] == "rolled_back"
+
+
+def test_gate_overhead_has_both_contenders_and_a_gate_duration(smoke):
+    table = smoke["summary"]["gates-3"]
+    assert sorted(table) == ["model_rollout", "model_rollout+gates"]
+    runs = [r for r in smoke["runs"] if r["scenario"] == "gates-3"]
+    assert sorted(r["contender"] for r in runs) == ["model_rollout", "model_rollout+gates"]
+    for r in runs:
+        assert r["verdict"] == "complete", r
+        assert isinstance(r["gate_s"], (int, float)), r
+        assert isinstance(r["wall_s"], (int, float)), r
+    gated = [r for r in runs if r["contender"] == "model_rollout+gates"][0]
+    # Server ready, model ready and the smoke inference on each of the 3 new pods, all passed.
+    checks = gated["module"]["gates"]
+    assert sorted(set(e["name"] for e in checks)) == ["model_ready", "server_ready", "smoke"]
+    assert len(checks) == 9 and all(e["ok"] for e in checks), checks
+    assert all(isinstance(e["seconds"], (int, float)) for e in checks)
+    assert set(table["model_rollout+gates"]["checks"]) == {"server_ready", "model_ready", "smoke"}
+    assert "## Gate overhead" in smoke["markdown"]
 
 
 def test_table_and_plots_written(smoke):
