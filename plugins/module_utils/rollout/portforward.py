@@ -218,9 +218,12 @@ class PodPortForward:
             "Sec-WebSocket-Protocol": SUBPROTOCOL,
         }
         # Same credentials as the REST calls, refreshed by the configuration's hooks when they expire.
-        auth = self.api._headers("application/json").get("Authorization")
-        if auth:
-            headers["Authorization"] = auth
+        rest_headers = self.api._headers("application/json")
+        if rest_headers.get("Authorization"):
+            headers["Authorization"] = rest_headers["Authorization"]
+        # The client's own user agent, so audit logs show gate requests beside the REST calls.
+        if rest_headers.get("User-Agent"):
+            headers["User-Agent"] = rest_headers["User-Agent"]
         request = "GET %s HTTP/1.1\r\n%s\r\n\r\n" % (path, "\r\n".join("%s: %s" % kv for kv in headers.items()))
         try:
             self.sock.sendall(request.encode("latin-1"))
