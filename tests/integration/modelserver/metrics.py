@@ -8,8 +8,6 @@ scraping the exporter every second, and stops that process (and only it).
 
 import http.server
 import os
-import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -18,7 +16,7 @@ import urllib.parse
 import urllib.request
 import json
 
-from tests.integration.modelserver.server import free_port
+from tests.integration.modelserver.server import LocalProcess, free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -70,7 +68,9 @@ class Exporter:
         self.server.server_close()
 
 
-class Prometheus:
+class Prometheus(LocalProcess):
+    LOG_LINES = 20
+
     def __init__(self, scrape_port):
         self.scrape_port = scrape_port
         self.port = None
@@ -112,21 +112,3 @@ class Prometheus:
         url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
         with urllib.request.urlopen(url, timeout=5) as r:
             return json.load(r)["data"]["result"]
-
-    def log_tail(self, lines=20):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)

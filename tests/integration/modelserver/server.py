@@ -9,24 +9,47 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from tests.testground.cluster import free_port
+
 MODEL = "tiny"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class LocalProcess:
+    """A server process of a test, in a session of its own, with its work dir and log."""
+
+    LOG_LINES = 30
+    proc = None
+    workdir = None
+    log_path = None
+
+    def log_tail(self, lines=None):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-(lines or self.LOG_LINES):])
+        except (OSError, TypeError):
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            # Its own session: the signal reaches the server and anything it started, nothing else.
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-class ModelServer:
+class ModelServer(LocalProcess):
     def __init__(self, variant="good", model=MODEL, version="1"):
         self.variant = variant
         self.model = model
@@ -86,25 +109,6 @@ class ModelServer:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("mlserver did not answer on %s within %ss:\n%s" % (self.url, timeout, self.log_tail()))
-
-    def log_tail(self, lines=30):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            # Its own session: the signal reaches MLServer and anything it started, nothing else.
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
