@@ -5,6 +5,7 @@ namespace in it. Tests that need several clusters start a fleet of their own.
 """
 
 import os
+import threading
 import time
 import uuid
 
@@ -114,16 +115,42 @@ def service_manifest(name, labels=None):
     }
 
 
-def ready_endpoints(k8s, namespace, service):
-    """Addresses the EndpointSlice controller marks ready for ``service``."""
+def ready_endpoint_targets(k8s, namespace, service):
+    """Pod names of the endpoints the EndpointSlice controller marks ready for ``service``."""
     slices = k8s.discovery.list_namespaced_endpoint_slice(
         namespace, label_selector="kubernetes.io/service-name=%s" % service).items
-    count = 0
-    for s in slices:
-        for ep in s.endpoints or []:
-            if ep.conditions and ep.conditions.ready:
-                count += 1
-    return count
+    return [ep.target_ref.name if ep.target_ref else None for s in slices for ep in s.endpoints or []
+            if ep.conditions and ep.conditions.ready]
+
+
+def ready_endpoints(k8s, namespace, service):
+    """How many endpoints the EndpointSlice controller marks ready for ``service``."""
+    return len(ready_endpoint_targets(k8s, namespace, service))
+
+
+class Sampler:
+    """Calls ``sample()`` every 50 ms in the background for the whole of a ``with`` block."""
+
+    def __init__(self):
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self):
+        raise NotImplementedError
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append(self.sample())
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def deployment_ready(k8s, namespace, name, image):

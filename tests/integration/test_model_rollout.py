@@ -2,46 +2,36 @@
 
 import json
 import os
-import threading
-import time
 
 import pytest
 import yaml
 
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout, run_module
-from tests.integration.conftest import deployment_manifest, deployment_ready, service_manifest, wait_for
+from tests.integration.conftest import (
+    Sampler,
+    deployment_manifest,
+    deployment_ready,
+    ready_endpoint_targets,
+    service_manifest,
+    wait_for,
+)
 from tests.testground.cluster import REPO_ROOT
 
 
-class CapacitySampler:
+class CapacitySampler(Sampler):
     """Ready endpoints of a Service, sampled from EndpointSlices for the whole of a block."""
 
     def __init__(self, k8s, namespace, service):
+        super().__init__()
         self.k8s = k8s
         self.namespace = namespace
         self.service = service
-        self.samples = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def ready(self):
-        slices = self.k8s.discovery.list_namespaced_endpoint_slice(
-            self.namespace, label_selector="kubernetes.io/service-name=%s" % self.service).items
-        return [ep.target_ref.name for s in slices for ep in s.endpoints or []
-                if ep.conditions and ep.conditions.ready]
+        return ready_endpoint_targets(self.k8s, self.namespace, self.service)
 
-    def _run(self):
-        while not self._stop.is_set():
-            self.samples.append(len(self.ready()))
-            time.sleep(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self):
+        return len(self.ready())
 
     @property
     def floor(self):

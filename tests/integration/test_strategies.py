@@ -1,49 +1,37 @@
 """Canary and blue/green strategies of model_rollout, on the real controllers."""
 
-import threading
 import time
 
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
-from tests.integration.conftest import deployment_manifest, deployment_ready, service_manifest, wait_for
+from tests.integration.conftest import (
+    Sampler,
+    deployment_manifest,
+    deployment_ready,
+    ready_endpoint_targets,
+    service_manifest,
+    wait_for,
+)
 
 
-class Mix:
+class Mix(Sampler):
     """Samples, from EndpointSlices, how many ready endpoints run each image, and the Service selector."""
 
     def __init__(self, k8s, ns, service="llm"):
+        super().__init__()
         self.k8s = k8s
         self.ns = ns
         self.service = service
-        self.samples = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self):
         pods = {p.metadata.name: p for p in self.k8s.core.list_namespaced_pod(self.ns).items}
-        slices = self.k8s.discovery.list_namespaced_endpoint_slice(
-            self.ns, label_selector="kubernetes.io/service-name=%s" % self.service).items
         mix = {}
-        for s in slices:
-            for ep in s.endpoints or []:
-                if ep.conditions and ep.conditions.ready and ep.target_ref and ep.target_ref.name in pods:
-                    image = pods[ep.target_ref.name].spec.containers[0].image
-                    mix[image] = mix.get(image, 0) + 1
+        for name in ready_endpoint_targets(self.k8s, self.ns, self.service):
+            if name in pods:
+                image = pods[name].spec.containers[0].image
+                mix[image] = mix.get(image, 0) + 1
         selector = self.k8s.core.read_namespaced_service(self.service, self.ns).spec.selector
         deployments = {d.metadata.name: d for d in self.k8s.apps.list_namespaced_deployment(self.ns).items}
         return mix, dict(selector), deployments
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.samples.append(self.sample())
-            time.sleep(0.05)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
     def totals(self):
         return [sum(mix.values()) for mix, _sel, _deps in self.samples]
