@@ -244,7 +244,7 @@ class Rollout:
         for attempt in range(3):
             body = spec.build_patch(deployment, container_patch, spec_patch, self._change_cause())
             try:
-                return self.api.patch(self._dpath(), body)
+                return self._raw_patch(body)
             except KubeError as exc:
                 if not exc.conflict or attempt == 2:
                     raise
@@ -285,14 +285,7 @@ class Rollout:
             try:
                 deployment = self._write_change(deployment, container_patch, spec_patch)
             except KubeError as exc:
-                if exc.conflict:
-                    raise InputError("Deployment %s/%s kept changing while this run tried to write (%s); run again"
-                                     % (self.namespace, self.name, exc))
-                if exc.status in (400, 422):
-                    raise InputError("the API server rejected the change to Deployment %s/%s: %s"
-                                     % (self.namespace, self.name, exc))
-                raise
-            self.written_at = _write_time(deployment, self.api.field_manager) or self.written_at
+                raise self._refusal(exc, "kept changing while this run tried to write") or exc
             self.changed = True
             self.durations["change"] = self.clock() - t
             result["changed"] = True
@@ -497,19 +490,26 @@ class Rollout:
         sel = (deployment.get("spec") or {}).get("selector") or {}
         return label_selector(sel.get("matchLabels"), sel.get("matchExpressions"))
 
+    def _raw_patch(self, body, patch_type="strategic"):
+        """Patch the Deployment and note the server's time of this write."""
+        patched = self.api.patch(self._dpath(), body, patch_type=patch_type)
+        self.written_at = _write_time(patched, self.api.field_manager) or self.written_at
+        return patched
+
     def _patch(self, body, patch_type="strategic"):
         try:
-            patched = self.api.patch(self._dpath(), body, patch_type=patch_type)
-            self.written_at = _write_time(patched, self.api.field_manager) or self.written_at
-            return patched
+            return self._raw_patch(body, patch_type)
         except KubeError as exc:
-            if exc.conflict:
-                raise InputError("Deployment %s/%s changed while this run was preparing its change (%s); run again"
-                                 % (self.namespace, self.name, exc))
-            if exc.status in (400, 422):
-                raise InputError("the API server rejected the change to Deployment %s/%s: %s"
-                                 % (self.namespace, self.name, exc))
-            raise
+            raise self._refusal(exc, "changed while this run was preparing its change") or exc
+
+    def _refusal(self, exc, conflict):
+        """The InputError a user should see for a refused write, or None for other API errors."""
+        if exc.conflict:
+            return InputError("Deployment %s/%s %s (%s); run again" % (self.namespace, self.name, conflict, exc))
+        if exc.status in (400, 422):
+            return InputError("the API server rejected the change to Deployment %s/%s: %s"
+                              % (self.namespace, self.name, exc))
+        return None
 
     def _preview(self, deployment, container_patch, spec_patch, before):
         body = spec.build_patch(deployment, container_patch, spec_patch, self._change_cause())
