@@ -18,8 +18,8 @@ import time
 
 import yaml
 
-from tests.testground import build
-from tests.testground.collection import REPO_ROOT, ansible_env
+from testground import build
+from testground.collection import REPO_ROOT, ansible_env
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROLLOUT_PLAYBOOK = os.path.join(REPO_ROOT, "playbooks", "rollout.yml")

@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-from tests.testground import cluster as tgcluster
+from testground import cluster as tgcluster
 
 AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1

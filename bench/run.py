@@ -22,7 +22,7 @@ if __package__ in (None, ""):
 # pylint: disable=wrong-import-position
 from bench import contenders, ground, report
 from bench.observe import Observer
-from tests.testground import versions as tgversions
+from testground import versions as tgversions
 
 NAMESPACE = "bench"
 IMAGE_REPO = "registry.local/team/model-server"
@@ -35,7 +35,7 @@ CAUSE_WORDS = {
     "gpu": ("insufficient nvidia.com/gpu", "unschedulable"),
 }
 UNNAMED_REASONS = (None, "", "timeout", "progress_deadline_exceeded")
-# The gate-overhead phase: the tiny model MLServer serves (tests/integration/modelserver/), and the
+# The gate-overhead phase: the tiny model MLServer serves (testground/modelserver/), and the
 # smoke inference the gates send to every new pod (the model answers 2 * x).
 SMOKE_BODY = {"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2, 3]}]}
 
@@ -423,7 +423,7 @@ def gate_overhead(settings, workdir, records, notes):
     travels API server -> kubelet API (kwok) -> MLServer, as in tests/integration/test_gates.py.
     """
     try:
-        from tests.integration.modelserver.server import MODEL, ModelServer
+        from testground.modelserver.server import MODEL, ModelServer
     except ImportError as e:
         notes.append("gate overhead not measured: %s (mlserver is a test requirement)" % e)
         log(notes[-1])
@@ -511,7 +511,7 @@ def versions():
     try:
         import yaml
 
-        from tests.testground.collection import REPO_ROOT
+        from testground.collection import REPO_ROOT
 
         with open(os.path.join(REPO_ROOT, "galaxy.yml")) as f:
             out["modelops.serving"] = yaml.safe_load(f).get("version")

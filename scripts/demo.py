@@ -8,8 +8,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.testground.cluster import Fleet  # noqa: E402  (the checkout is the import root)
-from tests.testground.collection import ansible_env  # noqa: E402
+from testground.cluster import Fleet  # noqa: E402  (the checkout is the import root)
+from testground.collection import ansible_env  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORTS = os.path.join(ROOT, "demo-output")

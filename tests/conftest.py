@@ -3,7 +3,7 @@
 import os
 import sys
 
-from tests.testground.collection import ansible_env, collections_dir
+from testground.collection import ansible_env, collections_dir
 
 _COLLECTIONS = collections_dir()
 if _COLLECTIONS not in sys.path:

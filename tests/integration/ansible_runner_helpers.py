@@ -11,7 +11,7 @@ import time
 
 import yaml
 
-from tests.testground.collection import ansible_env
+from testground.collection import ansible_env
 
 
 class PlaybookRun:

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.testground import cluster as tgcluster
+from testground import cluster as tgcluster
 
 
 def pytest_collection_modifyitems(items):

@@ -11,8 +11,8 @@ import tempfile
 import pytest
 
 from tests.integration.test_fleet import CLUSTERS, INVENTORY, PREFIX, Site
-from tests.testground.cluster import Fleet
-from tests.testground.collection import REPO_ROOT, ansible_env
+from testground.cluster import Fleet
+from testground.collection import REPO_ROOT, ansible_env
 
 
 @pytest.fixture(scope="module")

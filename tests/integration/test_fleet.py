@@ -15,8 +15,8 @@ import uuid
 import pytest
 
 from tests.integration.conftest import deployment_manifest, wait_for
-from tests.testground.cluster import Fleet
-from tests.testground.collection import REPO_ROOT, ansible_env
+from testground.cluster import Fleet
+from testground.collection import REPO_ROOT, ansible_env
 
 PREFIX = "f8-"
 CLUSTERS = ["tg1", "tg2", "tg3"]

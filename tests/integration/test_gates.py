@@ -17,8 +17,9 @@ import pytest
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
 from tests.integration.aws.conftest import ACCESS_KEY, REGION, SECRET_KEY, moto_url  # noqa: F401 pylint: disable=unused-import
 from tests.integration.conftest import deployment_manifest, deployment_ready, wait_for
-from tests.integration.modelserver.metrics import ERROR_RATIO_QUERY, PROMETHEUS, Exporter, Prometheus
-from tests.integration.modelserver.server import MODEL, ModelServer, free_port
+from testground.modelserver.metrics import ERROR_RATIO_QUERY, PROMETHEUS, Exporter, Prometheus
+from testground.modelserver.server import MODEL, ModelServer
+from testground.process import free_port
 
 V1 = "repo/model:v1"
 V2 = "repo/model:v2"

@@ -15,7 +15,7 @@ from tests.integration.conftest import (
     service_manifest,
     wait_for,
 )
-from tests.testground.cluster import REPO_ROOT
+from testground.cluster import REPO_ROOT
 
 
 class CapacitySampler(Sampler):

@@ -20,7 +20,8 @@ from tests.integration.conftest import (
     service_manifest,
     wait_for,
 )
-from tests.testground import cluster as tgcluster
+from testground import cluster as tgcluster
+from testground.process import free_port
 
 
 def _pods(k8s, ns, selector):
@@ -229,7 +230,7 @@ def test_pod_logs_and_port_forward_travel_through_the_apiserver(tg, k8s, namespa
             "spec": {"forwards": [{"ports": [8080],
                                    "target": {"address": "127.0.0.1", "port": server.server_address[1]}}]},
         })
-        local = tgcluster.free_port()
+        local = free_port()
         pf = subprocess.Popen([tg._bin("kubectl"), "--kubeconfig", tg.kubeconfig, "-n", namespace,
                                "port-forward", "pod/model", "%d:8080" % local],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -302,7 +303,7 @@ def test_killed_runner_leaves_no_process_behind(tmp_path, sig):
     workdir = str(tmp_path / "killme")
     script = (
         "import sys, time\n"
-        "from tests.testground.cluster import Cluster\n"
+        "from testground.cluster import Cluster\n"
         "c = Cluster('killme', workdir=%r, cpu_nodes=1, gpu_nodes=0)\n"
         "c.start()\n"
         "print('READY', flush=True)\n"

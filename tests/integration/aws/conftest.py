@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from tests.testground.collection import ansible_env
+from testground.collection import ansible_env
 
 ACCESS_KEY = "AKIAMODELOPSTEST0001"
 SECRET_KEY = "modelops-serving-test-secret-key-00000001"

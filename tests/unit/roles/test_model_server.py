@@ -15,7 +15,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from tests.testground.collection import REPO_ROOT, ansible_env
+from testground.collection import REPO_ROOT, ansible_env
 
 ROLE = os.path.join(REPO_ROOT, "roles", "model_server")
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ansible_collections.modelops.serving.plugins.module_utils.report import model, picture
-from tests.testground.collection import collections_dir
+from testground.collection import collections_dir
 
 COMPLETE = {
     "changed": True, "verdict": "complete", "reason": "complete", "message": "rolled out",

@@ -8,15 +8,14 @@ scraping the exporter every second, and stops that process (and only it).
 
 import http.server
 import os
-import subprocess
 import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 import json
 
-from tests.integration.modelserver.server import LocalProcess, free_port
+from testground.modelserver.server import LocalProcess
+from testground.process import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -74,8 +73,6 @@ class Prometheus(LocalProcess):
     def __init__(self, scrape_port):
         self.scrape_port = scrape_port
         self.port = None
-        self.proc = None
-        self.workdir = None
 
     @property
     def url(self):
@@ -89,24 +86,10 @@ class Prometheus(LocalProcess):
             f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                     "scrape_configs:\n  - job_name: model\n    static_configs:\n"
                     "      - targets: ['127.0.0.1:%d']\n" % self.scrape_port)
-        self.log_path = os.path.join(self.workdir, "prometheus.log")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [PROMETHEUS, "--config.file=" + config, "--storage.tsdb.path=" + os.path.join(self.workdir, "data"),
-                 "--web.listen-address=127.0.0.1:%d" % self.port],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("prometheus exited with %s:\n%s" % (self.proc.returncode, self.log_tail()))
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("prometheus not ready on %s within %ss:\n%s" % (self.url, timeout, self.log_tail()))
+        self.spawn("prometheus", [PROMETHEUS, "--config.file=" + config,
+                                  "--storage.tsdb.path=" + os.path.join(self.workdir, "data"),
+                                  "--web.listen-address=127.0.0.1:%d" % self.port])
+        return self.wait_http(self.url + "/-/ready", timeout, "prometheus on %s" % self.url)
 
     def query(self, expr):
         url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})

@@ -11,7 +11,7 @@ v0.0.0 and only works inside its own tree thanks to ``replace`` lines. Built as
 a dependency, the builder module needs a replace line for each of them to the
 published v0.X.Y release; the list is generated from Kubernetes' own go.mod.
 
-Usage: python -m tests.testground.build [--force] [--only NAME ...]
+Usage: python -m testground.build [--force] [--only NAME ...]
 """
 
 import argparse
@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from tests.testground import versions
+from testground import versions
 
 
 class BuildError(RuntimeError):

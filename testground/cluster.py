@@ -12,12 +12,9 @@ a test run that is killed (even with SIGKILL) takes its clusters with it.
 """
 
 import base64
-import ctypes
 import json
 import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -27,101 +24,24 @@ import urllib.request
 
 import yaml
 
-from tests.testground import build, certs
+from testground import build, certs
+from testground.process import Process, ProcessError, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+REPO_ROOT = os.path.dirname(HERE)
 STAGES_DIR = os.path.join(HERE, "stages")
 ANNOTATION_PREFIX = "testground.modelops.serving/"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
-class TestgroundError(RuntimeError):
+class TestgroundError(ProcessError):
     """A cluster did not come up; the message names the component and its log."""
 
 
 def run_root():
-    root = os.environ.get("MODELOPS_TESTGROUND_RUN_DIR") or os.path.join(REPO_ROOT, "tests", "output", "testground")
+    root = os.environ.get("MODELOPS_TESTGROUND_RUN_DIR") or os.path.join(REPO_ROOT, ".testground")
     os.makedirs(root, exist_ok=True)
     return root
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    """Runs in the child between fork and exec: die when the parent dies."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-    os.setsid()
-
-
-class Component:
-    """One process of a cluster, with its own log file."""
-
-    def __init__(self, name, argv, log_dir, env=None):
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = os.path.join(log_dir, name + ".log")
-        self.proc = None
-
-    def start(self):
-        log = open(self.log_path, "ab")
-        log.write(("\n=== %s start: %s\n" % (time.strftime("%H:%M:%S"), " ".join(self.argv))).encode())
-        log.flush()
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            preexec_fn=_die_with_parent,
-            close_fds=True,
-        )
-        log.close()
-        return self
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout=10, sig=signal.SIGTERM):
-        if not self.alive():
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def kill(self):
-        self.stop(timeout=5, sig=signal.SIGKILL)
-
-    def tail(self, lines=20):
-        try:
-            with open(self.log_path, "rb") as f:
-                return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def check_alive(self):
-        if self.proc is not None and self.proc.poll() is not None:
-            raise TestgroundError(
-                "%s exited with code %s; log %s ends with:\n%s"
-                % (self.name, self.proc.returncode, self.log_path, self.tail())
-            )
 
 
 class Cluster:
@@ -424,7 +344,7 @@ class Cluster:
 
     # -- helpers --------------------------------------------------------------------------------
     def _start(self, name, argv, env=None):
-        comp = Component(name, argv, self.log_dir, env=env)
+        comp = Process(name, argv, os.path.join(self.log_dir, name + ".log"), env=env)
         self.components[name] = comp
         comp.start()
 

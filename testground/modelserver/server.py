@@ -8,43 +8,53 @@
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
-from tests.testground.cluster import free_port
+from testground.process import Process, ProcessError, free_port
 
 MODEL = "tiny"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class LocalProcess:
-    """A server process of a test, in a session of its own, with its work dir and log."""
+    """A test server: one ``Process`` in a temporary work dir that goes away on stop."""
 
     LOG_LINES = 30
-    proc = None
+    process = None
     workdir = None
-    log_path = None
+
+    @property
+    def proc(self):
+        return self.process.proc if self.process is not None else None
+
+    @property
+    def log_path(self):
+        return self.process.log_path if self.process is not None else None
+
+    def spawn(self, name, argv, env=None):
+        self.process = Process(name, argv, os.path.join(self.workdir, name + ".log"), env=env, cwd=self.workdir)
+        return self.process.start()
 
     def log_tail(self, lines=None):
+        return self.process.tail(lines or self.LOG_LINES) if self.process is not None else ""
+
+    def wait_http(self, url, timeout, what):
+        """Until ``url`` answers 200; on failure stop and raise with the log."""
+        def answers():
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status == 200
         try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-(lines or self.LOG_LINES):])
-        except (OSError, TypeError):
-            return ""
+            self.process.wait_until(answers, timeout, what)
+        except ProcessError as exc:
+            self.stop()
+            raise RuntimeError(str(exc))
+        return self
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            # Its own session: the signal reaches the server and anything it started, nothing else.
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        if self.process is not None:
+            self.process.stop(timeout=15)
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -55,9 +65,6 @@ class ModelServer(LocalProcess):
         self.model = model
         self.version = version
         self.port = None
-        self.proc = None
-        self.workdir = None
-        self.log_path = None
 
     @property
     def url(self):
@@ -91,24 +98,10 @@ class ModelServer(LocalProcess):
     def start(self, timeout=60):
         self.workdir = tempfile.mkdtemp(prefix="mlserver-%s-" % self.variant)
         self._write_settings()
-        self.log_path = os.path.join(self.workdir, "mlserver.log")
         mlserver = os.path.join(os.path.dirname(sys.executable), "mlserver")
         env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([mlserver, "start", self.workdir], cwd=self.workdir, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("mlserver exited with %s:\n%s" % (self.proc.returncode, self.log_tail()))
-            try:
-                with urllib.request.urlopen(self.url + "/v2/health/live", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("mlserver did not answer on %s within %ss:\n%s" % (self.url, timeout, self.log_tail()))
+        self.spawn("mlserver", [mlserver, "start", self.workdir], env=env)
+        return self.wait_http(self.url + "/v2/health/live", timeout, "mlserver on %s" % self.url)
 
     def __enter__(self):
         return self.start()

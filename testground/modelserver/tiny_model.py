@@ -1,6 +1,6 @@
 """A tiny MLServer runtime the gate tests serve: ``y = 2 * x``, or a misbehaving variant.
 
-Loaded by a real MLServer process (tests/integration/modelserver/server.py); the variant
+Loaded by a real MLServer process (testground/modelserver/server.py); the variant
 comes from the model's ``parameters.extra``:
 - ``good``: answers ``2 * x`` for every input element;
 - ``wrong``: answers ``3 * x`` (a model that loads and serves, but the wrong thing);
