@@ -70,14 +70,14 @@ def _go_env():
     return env
 
 
-def _run(step, cmd, cwd, log_path):
+def _run(step, cmd, cwd, log_path, env=None):
     """Run one build step, tell the user it is alive, keep its log."""
     started = time.monotonic()
     _say("%s: %s" % (step, " ".join(cmd)))
     with open(log_path, "ab") as log:
         log.write(("\n$ %s\n" % " ".join(cmd)).encode())
         log.flush()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=_go_env(), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env or _go_env(), stdout=log, stderr=subprocess.STDOUT)
         done = threading.Event()
 
         def heartbeat():
