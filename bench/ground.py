@@ -100,6 +100,8 @@ def agent_family(agent):
         return "no-user-agent"
     if agent.startswith(BENCH_AGENTS) or agent.startswith(SYSTEM_AGENTS):
         return None
+    if agent.startswith("kubectl-argo-rollouts"):
+        return "kubectl-argo-rollouts"
     if agent.startswith("kubectl"):
         return "kubectl"
     if agent.startswith("OpenAPI-Generator") or "python" in agent.lower():

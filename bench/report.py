@@ -3,6 +3,7 @@
 import json
 import os
 
+from bench import peers_report
 from bench.stats import fmt, ratio, summary
 
 REFERENCE = "kubectl"
@@ -77,6 +78,7 @@ def summarize(records):
             if prefix == "gates":
                 gate_extras(groups, table)
             out[scenario] = table
+    out.update(peers_report.summarize(records))
     for scenario, table in out.items():
         if scenario.startswith("wave-"):
             for c, row in table.items():
@@ -184,6 +186,7 @@ def markdown(meta, summ):
     gates = [k for k in summ if k.startswith("gates-")]
     if gates:
         lines += gate_markdown(summ, gates)
+    lines += peers_report.markdown(meta, summ)
     for note in meta.get("notes", []):
         lines.append("- %s" % note)
     return "\n".join(lines) + "\n"

@@ -45,6 +45,7 @@ class Settings:
 
     def __init__(self, smoke, reps=None):
         self.smoke = smoke
+        self.reps = reps
         self.ready_delay = "500ms" if smoke else "2s"
         self.progress_deadline = 5 if smoke else 20
         # kubernetes.core's wait_timeout defaults to 120 s; on failure cases it is capped at this.
@@ -543,7 +544,8 @@ def main(argv=None):
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--render", metavar="JSON", help="only rewrite the table of an earlier results file")
     parser.add_argument("--phases", default="single,fleet,gates",
-                        help="comma-separated: single (one cluster), fleet (waves), gates (gate overhead)")
+                        help="comma-separated: single (one cluster), fleet (waves), gates (gate overhead), "
+                             "peers (Argo Rollouts and Flagger; builds them first if missing, so not a default)")
     parser.add_argument("--append", metavar="JSON", help="add this run's records to an earlier results file")
     args = parser.parse_args(argv)
     if args.render:
@@ -575,6 +577,11 @@ def main(argv=None):
             fleet(settings, runners, records, meta["notes"])
         if "gates" in phases:
             gate_overhead(settings, workdir, records, meta["notes"])
+        if "peers" in phases:
+            # Imported here: bench.peers builds on this module.
+            from bench import peers  # pylint: disable=import-outside-toplevel
+
+            peers.peers(settings, workdir, records, meta["notes"], meta)
     finally:
         meta["machine"]["loadavg_end"] = list(os.getloadavg())
         meta["duration_s"] = round(time.monotonic() - t0, 1)
