@@ -77,6 +77,18 @@ def _min(value):
     return "–" if value is None else "%d" % value["min"]
 
 
+def _row(cells):
+    return "| %s |" % " | ".join(cells)
+
+
+def _with_ratio(row, ratios, field, digits):
+    return "%s (%s)" % (fmt(row[field], digits=digits), _r(ratios.get(field)))
+
+
+def _cpu(row, ratios):
+    return "%s + %s (%s)" % (fmt(row["client_cpu_s"]), fmt(row["controller_cpu_s"]), _r(ratios.get("cpu_s")))
+
+
 def _order(table):
     return [c for c in table if c == OURS] + sorted(c for c in table if c != OURS)
 
@@ -118,16 +130,13 @@ def markdown(meta, summ):
             for c in _order(table):
                 row = table[c]
                 rt = row.get("ratio") or {}
-                lines.append("| %s | %s | %d | %s | %s | %s (%s) | %s (%s) | %s (%s) | %d | %s (%s) | %s + %s (%s) "
-                             "| %s / %s | %s |" % (
-                    scenario[len(PREFIX):], c, row["runs"], ", ".join(row["verdicts"]),
+                lines.append(_row([
+                    scenario[len(PREFIX):], c, "%d" % row["runs"], ", ".join(row["verdicts"]),
                     fmt(row["first_new_pod_s"], digits=1),
-                    fmt(row["complete_s"], digits=1), _r(rt.get("complete_s")),
-                    fmt(row["complete_after_first_pod_s"], digits=1), _r(rt.get("complete_after_first_pod_s")),
-                    fmt(row["verdict_latency_s"]), _r(rt.get("verdict_latency_s")), row["early_done"],
-                    fmt(row["requests"], digits=0), _r(rt.get("requests")),
-                    fmt(row["client_cpu_s"]), fmt(row["controller_cpu_s"]), _r(rt.get("cpu_s")),
-                    _min(row["floor"]), row["expected_floor"], fmt(row["zero_ready_s"], digits=1)))
+                    _with_ratio(row, rt, "complete_s", 1), _with_ratio(row, rt, "complete_after_first_pod_s", 1),
+                    _with_ratio(row, rt, "verdict_latency_s", 2), "%d" % row["early_done"],
+                    _with_ratio(row, rt, "requests", 0), _cpu(row, rt),
+                    "%s / %s" % (_min(row["floor"]), row["expected_floor"]), fmt(row["zero_ready_s"], digits=1)]))
         lines.append("")
     failures = [s for s in scenarios if is_failure(s)]
     if failures:
@@ -141,18 +150,13 @@ def markdown(meta, summ):
             for c in _order(table):
                 row = table[c]
                 rt = row.get("ratio") or {}
-                lines.append("| %s | %s | %d | %s | %s | %s (%s) | %s (%s) | %s (%s) | %d/%d | %s (%s) | %s / %s "
-                             "| %s (%s) | %s + %s (%s) |" % (
-                                 scenario[len(PREFIX):], c, row["runs"], ", ".join(row["verdicts"]),
-                                 fmt(row["first_new_pod_s"], digits=1),
-                                 fmt(row["failure_verdict_s"], digits=1), _r(rt.get("failure_verdict_s")),
-                                 fmt(row["failure_after_first_pod_s"], digits=1),
-                                 _r(rt.get("failure_after_first_pod_s")),
-                                 fmt(row["abort_s"], digits=1), _r(rt.get("abort_s")),
-                                 row["reason_named"], row["runs"],
-                                 fmt(row["back_to_full_s"], digits=1), _r(rt.get("back_to_full_s")),
-                                 _min(row["floor"]), row["expected_floor"],
-                                 fmt(row["requests"], digits=0), _r(rt.get("requests")),
-                                 fmt(row["client_cpu_s"]), fmt(row["controller_cpu_s"]), _r(rt.get("cpu_s"))))
+                lines.append(_row([
+                    scenario[len(PREFIX):], c, "%d" % row["runs"], ", ".join(row["verdicts"]),
+                    fmt(row["first_new_pod_s"], digits=1),
+                    _with_ratio(row, rt, "failure_verdict_s", 1), _with_ratio(row, rt, "failure_after_first_pod_s", 1),
+                    _with_ratio(row, rt, "abort_s", 1), "%d/%d" % (row["reason_named"], row["runs"]),
+                    _with_ratio(row, rt, "back_to_full_s", 1),
+                    "%s / %s" % (_min(row["floor"]), row["expected_floor"]),
+                    _with_ratio(row, rt, "requests", 0), _cpu(row, rt)]))
         lines.append("")
     return lines
