@@ -231,18 +231,34 @@ class PeerSubject(benchrun.Subject):
 
 
 class ArgoSubject(PeerSubject):
-    """The Deployment referenced by an Argo ``Rollout`` (``workloadRef``, ``scaleDown: onsuccess``), as users migrate."""
+    """The Deployment referenced by an Argo ``Rollout`` (``workloadRef``, ``scaleDown: onsuccess``), as users migrate.
+
+    ``steps`` makes it a canary (no steps: a rolling canary straight to 100%); ``prometheus_url`` makes
+    it a blue/green whose pre-promotion analysis is an AnalysisTemplate on that Prometheus.
+    """
 
     custom = ARGO_API
 
-    def __init__(self, *args, steps=None, **kwargs):
+    def __init__(self, *args, steps=None, prometheus_url=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.steps = steps
+        self.prometheus_url = prometheus_url
 
-    def rollout(self):
+    @property
+    def preview(self):
+        return self.name + "-preview"
+
+    def strategy(self):
+        if self.prometheus_url:
+            # The same checks as model_rollout's gate before the switch; promotion is automatic.
+            return {"blueGreen": {"activeService": self.name, "previewService": self.preview,
+                                  "prePromotionAnalysis": {"templates": [{"templateName": METRIC_NAME}]}}}
         canary = {"maxSurge": self.surge, "maxUnavailable": self.unavailable}
         if self.steps:
             canary["steps"] = self.steps
+        return {"canary": canary}
+
+    def rollout(self):
         return {
             "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
             "metadata": {"name": self.name, "namespace": NAMESPACE},
@@ -253,14 +269,31 @@ class ArgoSubject(PeerSubject):
                                 "scaleDown": "onsuccess"},
                 # Argo's own fail-fast: abort (scale the canary down, the stable back up) at the deadline.
                 "progressDeadlineSeconds": self.settings.progress_deadline, "progressDeadlineAbort": True,
-                "strategy": {"canary": canary},
+                "strategy": self.strategy(),
             },
         }
+
+    def analysis_template(self):
+        from testground.modelserver.metrics import ERROR_RATIO_QUERY
+
+        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+                "metadata": {"name": METRIC_NAME, "namespace": NAMESPACE},
+                "spec": {"metrics": [{
+                    "name": METRIC_NAME, "successCondition": "result[0] <= %s" % METRIC_THRESHOLD,
+                    "failureLimit": 0,
+                    "provider": {"prometheus": {"address": self.prometheus_url, "query": ERROR_RATIO_QUERY}}}]}}
 
     def adopt(self):
         from kubernetes import client
 
-        client.CustomObjectsApi(self.api).create_namespaced_custom_object(*_api_args(ARGO_API), self.rollout())
+        custom = client.CustomObjectsApi(self.api)
+        if self.prometheus_url:
+            client.CoreV1Api(self.api).create_namespaced_service(NAMESPACE, {
+                "apiVersion": "v1", "kind": "Service", "metadata": {"name": self.preview},
+                "spec": {"selector": {"app": self.name}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]}})
+            custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", NAMESPACE, "analysistemplates",
+                                                   self.analysis_template())
+        custom.create_namespaced_custom_object(*_api_args(ARGO_API), self.rollout())
 
     def steady(self):
         return super().steady() and self.observer.phase() == "Healthy"
@@ -590,6 +623,7 @@ def peers(bench_settings, workdir, records, notes, meta=None):
                 running.append(fl)
         else:
             notes.append("blue/green not measured: %s is missing (apt-get install prometheus)" % PROMETHEUS)
+        argo_c = ArgoRollouts(workdir, argo)
         benchrun.log("peers: cluster and controllers up in %.1fs" % (time.monotonic() - t))
         idle = idle_cpu({c.command: c for c in running}, settings.idle_seconds)
         if meta is not None:
@@ -598,7 +632,6 @@ def peers(bench_settings, workdir, records, notes, meta=None):
 
         mr_canary = ModelRolloutWith(workdir, {"strategy": "canary", "canary_steps": settings.canary_steps,
                                                "canary_pause_seconds": settings.pause_seconds})
-        argo_c = ArgoRollouts(workdir, argo)
         n, s = settings.canary_replicas, settings
         steps = []
         for weight in s.canary_steps:
@@ -609,15 +642,22 @@ def peers(bench_settings, workdir, records, notes, meta=None):
                                                             ready_delay=s.slow_ready_delay)),
                 (argo_c, ArgoSubject(cluster, "slow-argo", s.slow_replicas, "25%", "25%", s,
                                      ready_delay=s.slow_ready_delay))]
-        bg = []
-        if fl is not None:
+        bg = {}
+        if prom is not None:
             gates = {"runtime": "kserve_v2", "health_path": "", "model_path": "",
                      "prometheus": {"url": prom.url, "query": ERROR_RATIO_QUERY, "threshold": METRIC_THRESHOLD}}
-            bg = [(ModelRolloutWith(workdir, {"strategy": "blue_green", "service": "bg-mr", "gates": gates}),
-                   PeerSubject(cluster, "bg-mr", s.bg_replicas, 1, 0, s)),
-                  (Flagger(workdir, fl), FlaggerSubject(cluster, "bg-flagger", s.bg_replicas, 1, 0, s,
-                                                        prometheus_url=prom.url))]
-        for _c, subject in canary + slow + bg:
+            mr_bg = ModelRolloutWith(workdir, {"strategy": "blue_green", "service": "bg-mr", "gates": gates})
+            mr_subject = PeerSubject(cluster, "bg-mr", s.bg_replicas, 1, 0, s)
+            bg["peer-bluegreen-analysis"] = [
+                (mr_bg, mr_subject),
+                (argo_c, ArgoSubject(cluster, "bg-argo", s.bg_replicas, 1, 0, s, prometheus_url=prom.url))]
+            if fl is not None:
+                bg["peer-bluegreen-metric"] = [
+                    (mr_bg, mr_subject),
+                    (Flagger(workdir, fl), FlaggerSubject(cluster, "bg-flagger", s.bg_replicas, 1, 0, s,
+                                                          prometheus_url=prom.url))]
+        bg_pairs = list({id(x[1]): x for pairs in bg.values() for x in pairs}.values())
+        for _c, subject in canary + slow + bg_pairs:
             subject.create()
             subjects.append(subject)
         for subject in subjects:
@@ -642,12 +682,15 @@ def peers(bench_settings, workdir, records, notes, meta=None):
         if bg:
             exporter.errors_per_scrape = 50  # half of the new version's requests fail, from the start
             wait_for_error_ratio(prom, ERROR_RATIO_QUERY)
-            for rep in range(s.failure_reps):
-                for c, subject in benchrun.rotated(bg, rep):
-                    subject.settle()
-                    rec = one_run(c, subject, benchrun.next_image(), "peer-bluegreen-metric", rep, kind="metric")
-                    records.append(rec)
-                    _log(rec)
+            for scenario, pairs in sorted(bg.items()):
+                for rep in range(s.failure_reps):
+                    for c, subject in benchrun.rotated(pairs, rep):
+                        subject.settle()
+                        rec = one_run(c, subject, benchrun.next_image(), scenario, rep, kind="metric")
+                        records.append(rec)
+                        _log(rec)
+                        if isinstance(subject, ArgoSubject):
+                            revert(subject)
             exporter.errors_per_scrape = 0
         for rep in range(s.reps):
             for c, subject in benchrun.rotated(slow, rep):

@@ -4,16 +4,10 @@ from bench.stats import fmt, ratio, summary
 
 PREFIX = "peer-"
 OURS = "model_rollout"
-SUCCESS_FIELDS = ("complete_s", "complete_after_first_pod_s", "verdict_latency_s", "first_new_pod_s", "wall_s", "requests", "client_cpu_s",
-                  "controller_cpu_s", "cpu_s", "floor", "zero_ready_s")
-FAILURE_FIELDS = ("failure_verdict_s", "failure_after_first_pod_s", "abort_s", "back_to_full_s", "first_new_pod_s", "requests", "client_cpu_s",
-                  "controller_cpu_s", "cpu_s", "floor", "zero_ready_s")
-TITLES = {
-    "canary": "Canary 25/50/100 with short pauses",
-    "failure": "A bad image in the middle of a canary",
-    "bluegreen": "Blue/green with a failing Prometheus gate",
-    "slow": "A healthy slow rollout",
-}
+SUCCESS_FIELDS = ("complete_s", "complete_after_first_pod_s", "verdict_latency_s", "first_new_pod_s", "wall_s",
+                  "requests", "client_cpu_s", "controller_cpu_s", "cpu_s", "floor", "zero_ready_s")
+FAILURE_FIELDS = ("failure_verdict_s", "failure_after_first_pod_s", "abort_s", "back_to_full_s", "first_new_pod_s",
+                  "requests", "client_cpu_s", "controller_cpu_s", "cpu_s", "floor", "zero_ready_s")
 
 
 def kind(scenario):

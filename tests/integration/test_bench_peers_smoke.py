@@ -28,6 +28,7 @@ CANARY = "peer-canary-4"
 FAILURE = "peer-failure-pullfail"
 SLOW = "peer-slow-6"
 BLUE_GREEN = "peer-bluegreen-metric"
+BLUE_GREEN_ARGO = "peer-bluegreen-analysis"
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,7 @@ def test_every_scenario_has_both_contenders(smoke):
                 SLOW: {"model_rollout", "argo-rollouts"}}
     if os.path.exists(PROMETHEUS):
         expected[BLUE_GREEN] = {"model_rollout", "flagger"}
+        expected[BLUE_GREEN_ARGO] = {"model_rollout", "argo-rollouts"}
     for scenario, names in expected.items():
         assert set(runs(smoke, scenario)) == names, (scenario, smoke["meta"]["notes"])
         assert set(smoke["summary"][scenario]) == names
@@ -80,12 +82,13 @@ def test_a_bad_image_fails_for_both_and_ours_names_the_cause(smoke):
 
 
 @pytest.mark.skipif(not os.path.exists(PROMETHEUS), reason="Debian package prometheus is not installed")
-def test_a_failing_metric_stops_blue_green_for_both(smoke):
-    by = runs(smoke, BLUE_GREEN)
+@pytest.mark.parametrize("scenario, peer", [(BLUE_GREEN, "flagger"), (BLUE_GREEN_ARGO, "argo-rollouts")])
+def test_a_failing_metric_stops_blue_green_for_both(smoke, scenario, peer):
+    by = runs(smoke, scenario)
     ours = by["model_rollout"]
     assert ours["verdict"] == "rolled_back" and ours["reason"] == "prometheus_threshold", ours
-    flagger = by["flagger"]
-    assert flagger["verdict"] == "failed", flagger
+    assert ours["reason_named"] is True
+    assert by[peer]["verdict"] == "failed", by[peer]
     for r in by.values():
         assert isinstance(r["back_to_full_s"], (int, float)), r
         assert r["floor"] == r["expected_floor"], r  # blue kept serving in both
