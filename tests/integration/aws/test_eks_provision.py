@@ -11,9 +11,9 @@ CLUSTER = "serving-it"
 
 
 def run(aws, playbook, check=False):
-    cmd = [PLAYBOOK, os.path.join(REPO, "playbooks", playbook), "-e", "model_server_eks_cluster_name=" + CLUSTER,
-           "-e", "model_server_eks_region=" + aws.region,
-           "-e", json.dumps({"model_server_eks_cluster_tags": {"rollout-wave": "1", "environment": "staging"}})]
+    cmd = [PLAYBOOK, os.path.join(REPO, "playbooks", playbook), "-e", "eks_cluster_name=" + CLUSTER,
+           "-e", "eks_cluster_region=" + aws.region,
+           "-e", json.dumps({"eks_cluster_tags": {"rollout-wave": "1", "environment": "staging"}})]
     if check:
         cmd.append("--check")
     env = aws.env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_DEPRECATION_WARNINGS="false")
@@ -54,7 +54,7 @@ NOTHING = {"vpcs": [], "subnets": [], "internet_gateways": [], "route_tables": [
 def test_provision_is_idempotent_checkable_and_torn_down_completely(aws):
     # Check mode on an empty account: says what it would create, creates nothing.
     stats, out = run(aws, "provision.yml", check=True)
-    report = task_result(out, "Show the report")["model_server_eks_provision_report"]
+    report = task_result(out, "Show the report")["eks_cluster_provision_report"]
     assert stats["changed"] >= 3 and stats["failures"] == 0
     assert report["check_mode"] is True
     assert report["would_also_create"] == ["subnets", "internet gateway", "route table", "security group",
@@ -63,7 +63,7 @@ def test_provision_is_idempotent_checkable_and_torn_down_completely(aws):
 
     # First run creates it all and reports the endpoint EKS gives.
     stats, out = run(aws, "provision.yml")
-    report = task_result(out, "Show the report")["model_server_eks_provision_report"]
+    report = task_result(out, "Show the report")["eks_cluster_provision_report"]
     eks, ec2, iam = aws.client("eks"), aws.client("ec2"), aws.client("iam")
     cluster = eks.describe_cluster(name=CLUSTER)["cluster"]
     assert stats["failures"] == 0 and stats["changed"] == 9
