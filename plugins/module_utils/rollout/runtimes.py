@@ -28,7 +28,9 @@ import re
 V2_RUNTIMES = ("triton", "kserve_v2", "mlserver")
 RUNTIMES = V2_RUNTIMES + ("torchserve", "tfserving", "vllm", "custom")
 
-# The HTTP port each server listens on by default (the port-forward's target in the pod).
+# The HTTP port each server listens on by default (the port-forward's target in the pod). This
+# table and default_paths() are the source of the gate defaults; the model_server role's presets
+# must agree (tests/unit/roles/test_runtime_defaults.py).
 DEFAULT_PORTS = {"triton": 8000, "kserve_v2": 8080, "mlserver": 8080, "torchserve": 8080,
                  "tfserving": 8501, "vllm": 8000, "custom": 8080}
 DEFAULT_MANAGEMENT_PORT = 8081
