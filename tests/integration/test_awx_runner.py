@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from tests.integration.test_fleet import CLUSTERS, INVENTORY, PREFIX, Site
+from tests.integration.fleet_site import CLUSTERS, INVENTORY, PREFIX, Site
 from testground.cluster import Fleet
 from testground.collection import REPO_ROOT, ansible_env
 
