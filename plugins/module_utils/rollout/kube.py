@@ -87,8 +87,10 @@ class KubeApi:
         headers["Accept"] = "application/json"
         headers["Content-Type"] = content_type
         config = self.api_client.configuration
-        # Calls the refresh hook of kubeconfig exec plugins and expiring tokens, like the client does.
-        token = config.get_api_key_with_prefix("authorization")
+        # The client's own auth settings call the refresh hook of kubeconfig exec plugins and
+        # expiring tokens, and know which key this client release keeps the token under (kubeconfig
+        # and in-cluster tokens moved from "authorization" to "BearerToken" in newer releases).
+        token = ((config.auth_settings() or {}).get("BearerToken") or {}).get("value")
         if token:
             headers["Authorization"] = token
         elif getattr(config, "username", None) and getattr(config, "password", None):
