@@ -59,7 +59,7 @@ extends_documentation_fragment:
 notes:
   - Needs C(eks:DescribeCluster) on the cluster. The token carries the caller's identity, which
     the cluster must map to Kubernetes permissions (EKS access entries or C(aws-auth)); see
-    docs/eks.md for the policies.
+    docs/eks.md for the policies and docs/rbac.md for the Kubernetes Roles to bind.
   - Supports check mode; the kubeconfig is not written in check mode.
 """
 

@@ -63,7 +63,7 @@ def check_gpu_room(api, template, pods_needed, what, progress):
     except KubeError as exc:
         if exc.status != 403:
             raise
-        progress("cannot check GPU room (no permission to list nodes and pods); "
+        progress("cannot check GPU room (no permission to list nodes and pods, see docs/rbac.md); "
                  "the unschedulable check will still stop a rollout that does not fit")
         return
     free = free_by_node(nodes, pods)
