@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from tests.helpers.kube import deployment_manifest, service_manifest, wait_for  # noqa: F401 pylint: disable=unused-import
 from testground import cluster as tgcluster
 
 
@@ -68,51 +69,6 @@ def _has_default_sa(k8s, ns):
         return True
     except ApiException:
         return False
-
-
-def wait_for(predicate, timeout, what, interval=0.2):
-    """Poll ``predicate`` until it returns a truthy value; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
-
-
-def deployment_manifest(name, image, replicas=3, max_surge=1, max_unavailable=1, progress_deadline=600,
-                        annotations=None, resources=None, container="server", labels=None):
-    labels = labels or {"app": name}
-    container_spec = {"name": container, "image": image, "ports": [{"containerPort": 8080, "name": "http"}]}
-    if resources:
-        container_spec["resources"] = resources
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "progressDeadlineSeconds": progress_deadline,
-            "selector": {"matchLabels": labels},
-            "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}},
-            "template": {
-                "metadata": {"labels": labels, "annotations": annotations or {}},
-                "spec": {"containers": [container_spec], "terminationGracePeriodSeconds": 5},
-            },
-        },
-    }
-
-
-def service_manifest(name, labels=None):
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"selector": labels or {"app": name}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]},
-    }
 
 
 def ready_endpoint_targets(k8s, namespace, service):
