@@ -32,7 +32,7 @@ def broken(rel):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):
             problems.append("%s: unknown scheme" % target)
             continue
-        file_part, _, fragment = target.partition("#")
+        file_part, _sep, fragment = target.partition("#")
         file_part = file_part.split("?", 1)[0]
         dest = os.path.normpath(os.path.join(os.path.dirname(path), file_part)) if file_part else path
         if not dest.startswith(REPO_ROOT + os.sep) and dest != REPO_ROOT:
