@@ -26,7 +26,7 @@ from testground.collection import REPO_ROOT, collections_dir
 
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "modelops-serving", "venvs")
 DEPENDENCIES = ("kubernetes.core", "amazon.aws", "community.aws")
-# Where the pytest process finds ansible-galaxy with distlib (galaxy.yml's manifest needs it).
+# The tarball is built by the test venv's ansible-galaxy, as a maintainer builds it (docs/release.md).
 BUILDER = os.path.join(os.path.dirname(sys.executable), "ansible-galaxy")
 
 

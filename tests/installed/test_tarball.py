@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import subprocess
 import tarfile
 
 import pytest
@@ -38,7 +39,8 @@ LEFTOVERS = {
     "plugins/modules/__pycache__/model_rollout.cpython-311.pyc": "pyc",
     "roles/model_server/tasks/main.yml~": "",
     "docs/rollout.md.orig": "",
-    "scratch/notes.yml": "---\n",
+    "changelogs/fragments/next-change.yml": "---\n",
+    "changelogs/.plugin-cache.yaml": "---\n",
     "modelops-serving-0.0.9.tar.gz": "old build",
 }
 
@@ -75,6 +77,30 @@ def test_leftovers_of_a_full_test_run_stay_out(tmp_path):
     assert top_level(names) <= ALLOWED
     # The copy is the checkout's files: the same tarball content apart from the leftovers.
     assert "plugins/modules/model_rollout.py" in names and "docs/rbac.md" in names
+
+
+def test_a_new_top_level_directory_is_caught_not_shipped_silently(tmp_path):
+    """build_ignore is a deny-list: what nobody listed ships, and the allowed list says so."""
+    source = harness.copy_source(str(tmp_path / "src"), plant={"scratch/notes.yml": "---\n"})
+    names = harness.members(harness.build(source, str(tmp_path / "dist")))
+    assert top_level(names) - ALLOWED == {"scratch"}
+
+
+def test_a_source_tree_installs_without_extra_python_packages(tmp_path):
+    """As an AWX project's git requirement or an execution environment build installs it: from the
+    source, with nothing but ansible-core (no distlib, which a galaxy.yml manifest would need)."""
+    from tests.helpers import claims
+
+    venv = harness.ClaimVenv("newest", claims.sets()["newest"]).ensure()
+    source = harness.copy_source(str(tmp_path / "src"))
+    out = subprocess.run([venv.bin("ansible-galaxy"), "collection", "install", "--no-deps", "-p",
+                          str(tmp_path / "collections"), source], capture_output=True, text=True, timeout=300,
+                         check=False, cwd=str(tmp_path), env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    root = tmp_path / "collections" / "ansible_collections" / "modelops" / "serving"
+    shipped = set(harness.members(harness.build(source, str(tmp_path / "dist"))))
+    found = {str(p.relative_to(root)) for p in root.rglob("*")}
+    assert found == shipped
 
 
 def read_member(tarball, name):
