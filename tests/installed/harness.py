@@ -4,7 +4,7 @@ claim, from a directory that is not the checkout, with the checkout on no path.
 
 Pieces:
 - ``build``: ``ansible-galaxy collection build`` of a source tree (the checkout, or a copy of its
-  files with something planted, to prove what the manifest keeps out or what the isolation catches).
+  files with something planted, to prove what build_ignore keeps out or what the isolation catches).
 - ``ClaimVenv``: a virtualenv per end of the claims (tests/helpers/claims.py), cached under
   ~/.cache/modelops-serving/venvs and rebuilt only when the pins change.
 - ``Installed``: one fresh collections path with the dependencies (the collections the ``ansible``

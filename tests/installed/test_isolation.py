@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
 
 
 @pytest.fixture(scope="module")
-def leaky(tmp_path_factory, request):
+def leaky(tmp_path_factory):
     """The newest claim's venv with a collection that carries the two planted plugins."""
     from tests.helpers import claims
 
