@@ -1,10 +1,10 @@
 """The versions we claim, at both ends, as the installed-collection tests install them.
 
 requirements.txt says what the collection needs on the controller (lower and upper bounds);
-requirements-test.txt pins what everything else runs. The oldest set is every lower bound of
-requirements.txt; the newest set is the pins of requirements-test.txt, which must lie inside
-requirements.txt's bounds. meta/runtime.yml's requires_ansible must start where
-requirements.txt's ansible-core does.
+requirements-test.txt pins what everything else runs (its boto3 pin is botocore's too). The
+oldest set is every lower bound of requirements.txt; the newest set is the pins of
+requirements-test.txt, which must lie inside requirements.txt's bounds. meta/runtime.yml's
+requires_ansible is requirements.txt's range of ansible-core.
 """
 
 import os
@@ -71,6 +71,9 @@ def oldest():
 
 def newest():
     pins = test_pins()
+    # boto3 and botocore are released together under the same version, and each boto3 release
+    # requires its own botocore, so the boto3 pin is botocore's too.
+    pins.setdefault("botocore", pins["boto3"])
     return dict((name, pins[name]) for name in PACKAGES)
 
 
