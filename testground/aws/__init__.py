@@ -1,0 +1,118 @@
+"""The test ground's AWS: moto in server mode on loopback, with SageMaker deployments added.
+
+``AwsEmulator().start()`` runs ``python -m testground.aws.server`` (moto's own server
+application, its SageMaker responses extended by ``testground.aws.sagemaker``, a request log in
+front) as one ``testground.process.Process`` on a free 127.0.0.1 port. Clients are real boto3 /
+amazon.aws clients pointed at ``url`` through ``endpoint_url`` / ``AWS_URL``; nothing in the
+process under test is patched, and nothing leaves loopback.
+
+What the SageMaker additions model, and what they do not, is in ``testground/aws/README.md``.
+"""
+
+import json
+import os
+import sys
+import tempfile
+import urllib.request
+
+from testground.process import Process, free_port
+
+ACCESS_KEY = "AKIAMODELOPSTEST0001"
+SECRET_KEY = "modelops-serving-test-secret-key-00000001"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+class AwsEmulator:
+    """One emulator process; ``reset()`` empties it between tests."""
+
+    def __init__(self, workdir=None, settings=None):
+        self.workdir = workdir or tempfile.mkdtemp(prefix="aws-emulator-")
+        self.port = None
+        self.process = None
+        self.initial_settings = settings
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=60):
+        self.port = free_port()
+        argv = [sys.executable, "-m", "testground.aws.server", "--port", str(self.port)]
+        if self.initial_settings:
+            argv += ["--settings", json.dumps(self.initial_settings)]
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+                   # AWS managed policies (AmazonEKSClusterPolicy, ...) exist only when loaded.
+                   MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+        self.process = Process("aws-emulator", argv, os.path.join(self.workdir, "aws-emulator.log"), env=env,
+                               cwd=repo).start()
+        self.process.wait_until(lambda: self._get("/testground-api/health").get("ok"), timeout, "the AWS emulator")
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            self.process.stop()
+
+    # -- control ----------------------------------------------------------------------------
+    def _get(self, path):
+        with urllib.request.urlopen(self.url + path, timeout=10) as r:
+            return json.load(r)
+
+    def _post(self, path, body=None):
+        data = json.dumps(body or {}).encode()
+        req = urllib.request.Request(self.url + path, data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
+    def reset(self):
+        """Every backend empty, the request log empty, SageMaker settings back to their defaults."""
+        return self._post("/testground-api/reset")
+
+    def settings(self, **changes):
+        """Change SageMaker step durations or failure switches (see testground.aws.sagemaker.Settings)."""
+        return self._post("/testground-api/sagemaker/settings", changes) if changes else \
+            self._get("/testground-api/sagemaker/settings")
+
+    def requests(self, since=0):
+        """(entries, last sequence number): the API requests the emulator answered after ``since``."""
+        answer = self._get("/testground-api/requests?since=%d" % since)
+        return answer["requests"], answer["last"]
+
+    def mark(self):
+        """The request log's current sequence number, to read what happens after it."""
+        return self.requests(since=1 << 62)[1]
+
+    def writes(self, since=0):
+        return [e for e in self.requests(since)[0] if e["write"]]
+
+    def state(self):
+        """Everything moto holds, as moto's own data API reports it."""
+        return self._get("/moto-api/data.json")
+
+    # -- clients ----------------------------------------------------------------------------
+    def client(self, service, region=REGION):
+        import boto3
+
+        return boto3.client(service, region_name=region, endpoint_url=self.url,
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+
+    def environ(self, region=REGION):
+        """Environment variables that point every AWS client (boto3, amazon.aws, the aws CLI) here."""
+        return {
+            "AWS_URL": self.url,
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            # Never fall through to the instance metadata service (that would leave loopback).
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }
+
+
+# Variables that would send a client elsewhere than the emulator, removed from test environments.
+FOREIGN_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
