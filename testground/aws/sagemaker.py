@@ -273,26 +273,33 @@ class Deployment:
         self.endpoint.last_modified_time = utcnow()
 
     # -- what DescribeEndpoint shows while it runs --------------------------------------------
+    def _instances_up(self, phase):
+        """A fleet that is still provisioning has only the instances of the steps before."""
+        if phase.name != "provision" or self.rollback is not None:
+            return phase.green
+        return self.phases[self.index - 1].green if self.index > 0 else 0
+
     def pending_summary(self, now):
         if self.done or self.old_config is None:
             return None
+        phase = self.phases[min(self.index, len(self.phases) - 1)]
         if self.rollback is not None:
-            status, message = "Deleting", "rolling back to the previous endpoint configuration"
-            phase = self.phases[min(self.index, len(self.phases) - 1)]
+            status, message = "Deleting", "rolling back: traffic returns to the previous fleet"
         else:
-            phase = self.phases[min(self.index, len(self.phases) - 1)]
-            status, message = phase.variant_status, phase.name
+            status = phase.variant_status
+            message = "%s: %d of %d new instances up, %d take traffic" % (phase.name, phase.green, self.total,
+                                                                         phase.serving)
         variants = []
         for variant in self.new_config["ProductionVariants"]:
             share = (variant.get("InitialInstanceCount") or 1) / float(self.total)
-            green = int(round(phase.green * share))
+            green = int(round(self._instances_up(phase) * share))
             variants.append({
                 "VariantName": variant["VariantName"],
                 "InstanceType": variant.get("InstanceType"),
                 "DesiredInstanceCount": variant.get("InitialInstanceCount"),
                 "CurrentInstanceCount": green,
                 "DesiredWeight": variant.get("InitialVariantWeight", 1.0),
-                "CurrentWeight": round(phase.serving / float(self.total), 3),
+                "CurrentWeight": variant.get("InitialVariantWeight", 1.0),
                 "VariantStatus": [{"Status": status, "StatusMessage": message, "StartTime": self.started_at}],
             })
         return {"EndpointConfigName": self.new_config["EndpointConfigName"], "ProductionVariants": variants,
@@ -452,11 +459,31 @@ def delete_endpoint(self):
     return EmptyResult()
 
 
+def documented_instance_types():
+    """The instance types botocore's SageMaker model lists (moto 5.2.5's own list stops before ml.g5)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for("ProductionVariantInstanceType").enum)
+
+
+def _validate_instance_type(self, instance_type):
+    if instance_type not in INSTANCE_TYPES:
+        raise ValidationError(message="Value '%s' at 'instanceType' failed to satisfy constraint: Member must satisfy "
+                                      "enum value set: [%d documented instance types]" % (instance_type,
+                                                                                         len(INSTANCE_TYPES)))
+
+
+INSTANCE_TYPES = frozenset()
+
+
 def install():
     """Put the deployment model into moto's SageMaker responses (in this process only)."""
-    global DEPLOYMENTS
+    global DEPLOYMENTS, INSTANCE_TYPES
     if DEPLOYMENTS is None:
         DEPLOYMENTS = Deployments()
+    INSTANCE_TYPES = documented_instance_types()
+    FakeEndpointConfig.validate_instance_type = _validate_instance_type
     SageMakerResponse.create_endpoint = create_endpoint
     SageMakerResponse.update_endpoint = update_endpoint
     SageMakerResponse.describe_endpoint = describe_endpoint
