@@ -28,9 +28,9 @@ description:
     (same variants, same container image, model data, environment and role), is left alone with no call that
     writes. An update already in progress, started by anyone, is waited for (or refused, see O(on_in_progress)),
     never stacked; when it is this run's own target (an earlier run started it), the wait resumes.
-  - Everything is validated before the first write, with a message that says what to fix: the role ARN, the
-    instance type format, the DeploymentConfig ranges and rules of the API, that the rollback alarms exist and are
-    not in ALARM already, that guardrails keep the live variant names.
+  - Everything is validated before the first write, with a message that says what to fix. That covers the role ARN,
+    the instance type format, the DeploymentConfig ranges and rules of the API, that the rollback alarms exist and
+    are not in ALARM already, and that guardrails keep the live variant names.
   - Superseded configs and models this module made for the endpoint may be deleted after a C(complete) verdict,
     keeping the newest O(keep_versions).
 author:
@@ -210,7 +210,7 @@ notes:
     C(CreateModel), C(CreateEndpointConfig), C(CreateEndpoint), C(UpdateEndpoint), C(AddTags), C(ListTags),
     C(iam:PassRole) on the execution role, C(cloudwatch:DescribeAlarms); with O(keep_versions) also
     C(ListEndpointConfigs), C(DeleteEndpointConfig), C(DeleteModel).
-  - A rollback verdict fails the task, as in M(modelops.serving.model_rollout): the new version did not ship.
+  - A rollback verdict fails the task, as in M(modelops.serving.model_rollout), because the new version did not ship.
 seealso:
   - module: modelops.serving.sagemaker_endpoint_info
   - module: modelops.serving.model_rollout

@@ -287,8 +287,8 @@ class Deployment:
             status, message = "Deleting", "rolling back: traffic returns to the previous fleet"
         else:
             status = phase.variant_status
-            message = "%s: %d of %d new instances up, %d take traffic" % (phase.name, phase.green, self.total,
-                                                                         phase.serving)
+            message = "%s: %d of %d new instances up, %d take traffic" % (
+                phase.name, phase.green, self.total, phase.serving)
         variants = []
         for variant in self.new_config["ProductionVariants"]:
             share = (variant.get("InitialInstanceCount") or 1) / float(self.total)
@@ -470,8 +470,8 @@ def documented_instance_types():
 def _validate_instance_type(self, instance_type):
     if instance_type not in INSTANCE_TYPES:
         raise ValidationError(message="Value '%s' at 'instanceType' failed to satisfy constraint: Member must satisfy "
-                                      "enum value set: [%d documented instance types]" % (instance_type,
-                                                                                         len(INSTANCE_TYPES)))
+                                      "enum value set: [%d documented instance types]"
+                                      % (instance_type, len(INSTANCE_TYPES)))
 
 
 INSTANCE_TYPES = frozenset()

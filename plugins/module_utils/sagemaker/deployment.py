@@ -97,7 +97,7 @@ def build(deployment, variants):
     else:
         _reject_foreign(deployment, strategy, ROLLING_ONLY)
         config["BlueGreenUpdatePolicy"] = _blue_green(deployment, variants)
-    alarms = [a for a in (deployment.get("rollback_alarms") or [])]
+    alarms = list(deployment.get("rollback_alarms") or [])
     if alarms:
         if len(alarms) > 10 or len(set(alarms)) != len(alarms) or any(not a.strip() for a in alarms):
             raise InputError("deployment.rollback_alarms takes 1 to 10 distinct CloudWatch alarm names (got %s)"
@@ -133,7 +133,7 @@ def _blue_green(deployment, variants):
     else:
         for option in ("canary_size", "linear_step_size"):
             if deployment.get(option) is not None:
-                raise InputError("deployment.%s needs traffic %s" % (option, option.split("_")[0]))
+                raise InputError("deployment.%s needs traffic %s" % (option, option.split("_", maxsplit=1)[0]))
     policy = {"TrafficRoutingConfiguration": routing}
     if deployment.get("termination_wait_seconds") is not None:
         policy["TerminationWaitInSeconds"] = deployment["termination_wait_seconds"]

@@ -84,9 +84,9 @@ def judge(described, memory, fired_alarms=(), grace_over=False):
         return Judgement("failed", "endpoint_failed", "endpoint %s is Failed: %s" % (
             name, reason_text or "SageMaker gave no FailureReason"))
     if status == "UpdateRollbackFailed":
+        mix = (name, memory.previous, memory.target, reason_text or "no FailureReason given")
         return Judgement("failed", "rollback_failed", "ROLLBACK FAILED: SageMaker could not roll endpoint %s back; it "
-                         "serves a mix of %s and %s: %s" % (name, memory.previous, memory.target,
-                                                           reason_text or "no FailureReason given"))
+                         "serves a mix of %s and %s: %s" % mix)
     if status == "Deleting":
         return Judgement("failed", "endpoint_deleted", "endpoint %s is being deleted" % name)
     if status == "OutOfService":

@@ -241,8 +241,7 @@ class Desired:
     def fingerprint(self):
         """What an equivalent live config must match: the variants, each with its model's content."""
         model = model_content(self.model)
-        return fingerprint([dict(v, ModelName=None) for v in self.variants], dict((v["VariantName"], model)
-                                                                                 for v in self.variants))
+        return fingerprint(self.variants, dict((v["VariantName"], model) for v in self.variants))
 
     def summary(self):
         """The desired version as a person reads it (never a secret value)."""

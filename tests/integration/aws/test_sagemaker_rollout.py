@@ -112,7 +112,7 @@ def test_second_identical_run_writes_nothing(aws, sm, serving_v1, tmp_path):
     r = play(tmp_path, args("repo/llm:v1"))
     contract(r)
     assert (r["verdict"], r["reason"], r["changed"]) == ("unchanged", "up_to_date", False)
-    entries, _ = aws.emulator.requests(mark)
+    entries = aws.emulator.requests(mark)[0]
     assert entries, "the run made no request at all"
     assert [e["action"] for e in entries if e["write"]] == []
     assert {e["action"] for e in entries} <= {"DescribeEndpoint", "DescribeEndpointConfig", "DescribeModel"}

@@ -108,5 +108,5 @@ def test_progress_point_reads_the_new_fleet_from_the_pending_summary():
 
 def test_backoff_is_quick_after_a_change_and_capped():
     b = judge.Backoff(first=1.0, factor=2.0, cap=5.0)
-    assert [b.next(False) for _ in range(4)] == [2.0, 4.0, 5.0, 5.0]
+    assert [b.next(False) for step in range(4)] == [2.0, 4.0, 5.0, 5.0]
     assert b.next(True) == 1.0
