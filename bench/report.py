@@ -187,6 +187,8 @@ def markdown(meta, summ):
     if gates:
         lines += gate_markdown(summ, gates)
     lines += peers_report.markdown(meta, summ)
+    for section in (meta.get("sections") or {}).values():  # phases with tables of their own (bench/sagemaker.py)
+        lines += section["markdown"]
     for note in meta.get("notes", []):
         lines.append("- %s" % note)
     return "\n".join(lines) + "\n"
@@ -292,6 +294,7 @@ def appended(json_path, meta, records):
         "loadavg_start": meta["machine"]["loadavg_start"], "loadavg_end": meta["machine"].get("loadavg_end"),
         "scenarios": sorted(set(r["scenario"] for r in records))})
     merged["notes"] = merged.get("notes", []) + meta.get("notes", [])
+    merged.setdefault("sections", {}).update(meta.get("sections") or {})
     done = set(r["scenario"] for r in records)
     return merged, [r for r in old if r["scenario"] not in done] + records
 

@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position
-from bench import contenders, ground, report
+from bench import contenders, ground, report, sagemaker
 from bench.observe import Observer
 from testground import versions as tgversions
 
@@ -543,8 +543,9 @@ def main(argv=None):
     parser.add_argument("--name", help="file name stem instead of the date")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--render", metavar="JSON", help="only rewrite the table of an earlier results file")
-    parser.add_argument("--phases", default="single,fleet,gates",
+    parser.add_argument("--phases", default="single,fleet,gates,sagemaker",
                         help="comma-separated: single (one cluster), fleet (waves), gates (gate overhead), "
+                             "sagemaker (verdicts on SageMaker updates), "
                              "peers (Argo Rollouts and Flagger; builds them first if missing, so not a default)")
     parser.add_argument("--append", metavar="JSON", help="add this run's records to an earlier results file")
     args = parser.parse_args(argv)
@@ -582,6 +583,8 @@ def main(argv=None):
             from bench import peers  # pylint: disable=import-outside-toplevel
 
             peers.peers(settings, workdir, records, meta["notes"], meta)
+        if "sagemaker" in phases:
+            sagemaker.phase(settings.smoke, records, meta, args.reps)
     finally:
         meta["machine"]["loadavg_end"] = list(os.getloadavg())
         meta["duration_s"] = round(time.monotonic() - t0, 1)

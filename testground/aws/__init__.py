@@ -84,6 +84,10 @@ class AwsEmulator:
         """The request log's current sequence number, to read what happens after it."""
         return self.requests(since=1 << 62)[1]
 
+    def endpoint_events(self, since=0.0):
+        """Every SageMaker endpoint status change after wall time ``since``: {t, endpoint, status, config}."""
+        return self._get("/testground-api/sagemaker/events?since=%f" % since)["events"]
+
     def writes(self, since=0):
         return [e for e in self.requests(since)[0] if e["write"]]
 
@@ -92,11 +96,11 @@ class AwsEmulator:
         return self._get("/moto-api/data.json")
 
     # -- clients ----------------------------------------------------------------------------
-    def client(self, service, region=REGION):
+    def client(self, service, region=REGION, **kwargs):
         import boto3
 
         return boto3.client(service, region_name=region, endpoint_url=self.url,
-                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, **kwargs)
 
     def environ(self, region=REGION):
         """Environment variables that point every AWS client (boto3, amazon.aws, the aws CLI) here."""

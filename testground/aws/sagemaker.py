@@ -307,12 +307,15 @@ class Deployment:
 
 
 class Deployments:
-    """Every running deployment, and the one thread that advances them."""
+    """Every running deployment, the one thread that advances them, and when each status changed."""
 
     def __init__(self, interval=0.05):
         self.lock = threading.RLock()
         self.running = {}   # id(endpoint) -> Deployment
         self.last = {}      # id(endpoint) -> DeploymentConfig of its last update
+        # (wall time, endpoint, status, config) of every status change, so a benchmark can tell when
+        # an endpoint was really in service without polling it.
+        self.events = []
         self.interval = interval
         self._thread = threading.Thread(target=self._loop, name="sagemaker-deployments", daemon=True)
         self._thread.start()
@@ -326,14 +329,22 @@ class Deployments:
         now = time.monotonic()
         with self.lock:
             for key, deployment in list(self.running.items()):
+                before = (deployment.endpoint.endpoint_status, deployment.endpoint.endpoint_config_name)
                 try:
                     deployment.tick(now)
                 except Exception as exc:  # keep the emulator alive; the endpoint shows what broke
                     deployment.endpoint.endpoint_status = "Failed"
                     deployment.endpoint.failure_reason = "emulator error: %s" % exc
                     deployment.done = True
+                self.note(deployment.endpoint, before)
                 if deployment.done:
                     del self.running[key]
+
+    def note(self, endpoint, before=None):
+        after = (endpoint.endpoint_status, endpoint.endpoint_config_name)
+        if after != before:
+            self.events.append({"t": time.time(), "endpoint": endpoint.endpoint_name, "status": after[0],
+                                "config": after[1], "failure_reason": endpoint.failure_reason})
 
     def start(self, deployment):
         with self.lock:
@@ -353,6 +364,7 @@ class Deployments:
         with self.lock:
             self.running.clear()
             self.last.clear()
+            self.events = []
 
 
 DEPLOYMENTS = None
@@ -389,6 +401,7 @@ def create_endpoint(self):
     endpoint = backend.create_endpoint(endpoint_name=name, endpoint_config_name=config["EndpointConfigName"],
                                        tags=self._get_param("Tags"))
     endpoint.endpoint_status = "Creating"
+    DEPLOYMENTS.note(endpoint)
     DEPLOYMENTS.start(Deployment(backend, endpoint, config))
     return ActionResult({"EndpointArn": endpoint.arn})
 
@@ -413,6 +426,7 @@ def update_endpoint(self):
         endpoint.endpoint_status = "Updating"
         endpoint.failure_reason = None
         endpoint.last_modified_time = utcnow()
+        DEPLOYMENTS.note(endpoint)
         DEPLOYMENTS.start(Deployment(backend, endpoint, new_config, old_config, deployment_config))
     return ActionResult({"EndpointArn": endpoint.arn})
 

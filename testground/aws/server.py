@@ -13,6 +13,7 @@ Control paths beside moto's ``/moto-api/``:
   POST /testground-api/reset               empty every backend, the log and the settings
   GET  /testground-api/sagemaker/settings  step durations and failure switches
   POST /testground-api/sagemaker/settings  change some of them (JSON object)
+  GET  /testground-api/sagemaker/events?since=T   every endpoint status change after wall time T
 """
 
 import argparse
@@ -126,7 +127,7 @@ class Emulator:
         self.log.add(t=started, service=service, region=region, action=action,
                      method=environ.get("REQUEST_METHOD"), status=status_holder.get("status"),
                      write=is_write(action, environ.get("REQUEST_METHOD")),
-                     agent=(environ.get("HTTP_USER_AGENT") or "")[:200])
+                     agent=(environ.get("HTTP_USER_AGENT") or "")[:1000])
         return result
 
     def control(self, environ, start_response, what):
@@ -147,6 +148,10 @@ class Emulator:
                     changes = json.loads(_body(environ) or b"{}")
                     return _json(start_response, self.sagemaker.SETTINGS.update(changes))
                 return _json(start_response, dict(self.sagemaker.SETTINGS.values))
+            if what == "sagemaker/events":
+                since = float((parse_qs(environ.get("QUERY_STRING", "")).get("since") or ["0"])[0])
+                events = [e for e in self.sagemaker.DEPLOYMENTS.events if e["t"] > since]
+                return _json(start_response, {"events": events})
             if what == "health":
                 return _json(start_response, {"ok": True})
         except ValueError as exc:

@@ -92,3 +92,16 @@ def test_table_and_plots_written(smoke):
     assert "| pullfail | model_rollout |" in smoke["markdown"]
     assert "smoke-rollout-3.png" in smoke["files"]
     assert smoke["meta"]["machine"]["loadavg_start"]
+
+
+def test_sagemaker_phase_only_the_module_noticed_the_rollback(smoke):
+    """Every SageMaker contender ran the rollback case; the endpoint really rolled back each time; only
+    the module said the new version did not ship (boto3's waiter and the aws CLI pass on InService)."""
+    table = smoke["meta"]["sections"]["sagemaker"]["summary"]["sagemaker-rollback"]
+    runs = [r for r in smoke["runs"] if r["scenario"] == "sagemaker-rollback"]
+    assert {r["contender"] for r in runs} == set(table) == {"module", "boto3 waiter", "aws CLI"}
+    for r in runs:
+        assert r["endpoint_rolled_back"] is True, r
+        assert isinstance(r["verdict_latency_s"], (int, float)) and r["describe_calls"] > 0, r
+        assert r["noticed_rollback"] is (r["contender"] == "module"), r
+    assert "## SageMaker: verdict after the endpoint is really in service" in smoke["markdown"]

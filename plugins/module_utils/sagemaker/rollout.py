@@ -35,6 +35,9 @@ from ansible_collections.modelops.serving.plugins.module_utils.sagemaker.spec im
 UPDATE_VISIBLE_GRACE = 30.0
 DEFAULT_DEPLOYMENT_LIMIT = 3600
 ROLLBACK_ALLOWANCE = 600
+# Statuses an update is refused on, with the reason the result carries.
+NOT_UPDATABLE = {"OutOfService": "out_of_service", "UpdateRollbackFailed": "rollback_failed",
+                 "Deleting": "endpoint_deleted"}
 
 
 class AwsError(Exception):
@@ -251,8 +254,7 @@ class EndpointRollout:
                        "on a failed endpoint. Delete it and run again to create it anew; nothing was written"
                        % (self.name, live.get("FailureReason") or "no FailureReason"))
         if status != "InService":
-            raise Stop("failed", "out_of_service" if status == "OutOfService" else "rollback_failed"
-                       if status == "UpdateRollbackFailed" else "unknown_status",
+            raise Stop("failed", NOT_UPDATABLE.get(status, "unknown_status"),
                        "endpoint %s is %s (%s); this run updates only an endpoint that is InService. Nothing was "
                        "written" % (self.name, status, live.get("FailureReason") or "no FailureReason"))
         if previous["config"] == d.config_name or previous["fingerprint"] == d.fingerprint():
