@@ -120,9 +120,9 @@ class Module(Contender):
         p = Lines([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c",
                    "local", path], env).wait(600)
         # The task's own result line is the verdict; the debug line says which one it was.
-        t, _ = p.first(lambda line: line.startswith(("changed: [localhost]", "ok: [localhost]",
-                                                     "fatal: [localhost]", "failed: [localhost]")))
-        _, said = p.first(lambda line: "VERDICT " in line and "msg" in line)
+        t = p.first(lambda line: line.startswith(("changed: [localhost]", "ok: [localhost]",
+                                                  "fatal: [localhost]", "failed: [localhost]")))[0]
+        said = p.first(lambda line: "VERDICT " in line and "msg" in line)[1]
         verdict = said.split("VERDICT ", 1)[1].strip('" ') if said else "none"
         return p, t, verdict.startswith("complete"), verdict
 
@@ -202,8 +202,8 @@ class AlarmWhenBaking(threading.Thread):
             statuses = [s.get("Status") for v in pending.get("ProductionVariants") or [] for s in v.get("VariantStatus")
                         or []]
             if "Baking" in statuses:
-                harness(self.emulator, "cloudwatch").set_alarm_state(AlarmName=ALARM, StateValue="ALARM",
-                                                                   StateReason="bench: errors on the canary")
+                harness(self.emulator, "cloudwatch").set_alarm_state(
+                    AlarmName=ALARM, StateValue="ALARM", StateReason="bench: errors on the canary")
                 self.fired_at = time.time()
                 return
 
