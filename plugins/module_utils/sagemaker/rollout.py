@@ -344,7 +344,7 @@ class EndpointRollout:
 
     # -- waiting -------------------------------------------------------------------------------
     def _poll_cap(self):
-        return float(self.p.get("poll_max_interval_seconds") or 5)
+        return float(self.p["poll_max_interval_seconds"])
 
     def _limit(self, config):
         if self.p.get("wait_timeout"):
