@@ -31,6 +31,18 @@ def tg():
     c.stop()
 
 
+@pytest.fixture(scope="session")
+def aws_emulator(tmp_path_factory):
+    """The session's AWS emulator (testground.aws), for tests anywhere under tests/integration."""
+    from testground.aws import AwsEmulator
+
+    emulator = AwsEmulator(workdir=str(tmp_path_factory.mktemp("aws-emulator"))).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
 @pytest.fixture
 def k8s(tg):
     """Typed API groups of the session cluster."""

@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from testground.aws import ACCESS_KEY, FOREIGN_AWS_VARIABLES, REGION, SECRET_KEY, AwsEmulator
+from testground.aws import ACCESS_KEY, FOREIGN_AWS_VARIABLES, REGION, SECRET_KEY
 from testground.collection import ansible_env
 
-__all__ = ["ACCESS_KEY", "REGION", "SECRET_KEY", "aws", "aws_emulator", "moto_url"]
+__all__ = ["ACCESS_KEY", "REGION", "SECRET_KEY", "aws", "moto_url"]
 
 
 def pytest_configure(config):
@@ -27,18 +27,8 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def aws_emulator(tmp_path_factory):
-    """The session's emulator; stopped (and reaped) at the end."""
-    emulator = AwsEmulator(workdir=str(tmp_path_factory.mktemp("aws-emulator"))).start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
-@pytest.fixture(scope="session")
 def moto_url(aws_emulator):
-    """URL of the session's emulator."""
+    """URL of the session's emulator (``aws_emulator`` is in tests/integration/conftest.py)."""
     return aws_emulator.url
 
 
