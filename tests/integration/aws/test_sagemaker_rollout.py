@@ -91,8 +91,11 @@ def contract(r):
 
 
 def test_canary_with_an_alarm_completes_on_the_new_config(aws, sm, serving_v1, tmp_path):
-    r = play(tmp_path, args("repo/llm:v2", deployment=canary()))
+    run = start(tmp_path, args("repo/llm:v2", deployment=canary()))
+    r = run.wait()
     contract(r)
+    # The action plugin showed the progress lines live, prefixed with host and endpoint.
+    assert "  [localhost sagemaker llm-prod] " in run.output and "Baking" in run.output
     assert (r["verdict"], r["reason"], r["changed"]) == ("complete", "complete", True), r["message"]
     live = endpoint(sm)
     assert (live["EndpointStatus"], live["EndpointConfigName"]) == ("InService", r["current"]["revision"])
