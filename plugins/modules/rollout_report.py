@@ -9,22 +9,28 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: rollout_report
-short_description: Write the fleet rollout report, a JSON file and a timeline picture
+short_description: Write the fleet rollout report, a JSON file and a picture of which version served
 version_added: 0.1.0
 description:
-  - Turns the per-cluster results of M(modelops.serving.model_rollout) collected by a fleet playbook into
-    one report, C(<dir>/<kind>-<run_id>[-job<awx job id>].json), and a picture next to it (C(.png)) with one row
-    per cluster showing updated and ready replicas over time, the start of each wave, failures and
-    rollbacks.
-  - Clusters a failed wave kept from starting are listed with verdict C(not_started).
-  - Runs on the controller (C(delegate_to=localhost) in a play on the clusters, or a play on localhost). Rewriting the same report after every wave is
-    intended; the files are replaced atomically.
+  - Turns what a fleet run saw of each cluster (its preflight, its M(modelops.serving.model_rollout) result, its
+    bake, or an error) into one report, C(<dest>/<kind>-<run_id>[-job<awx job id>].json), and a picture next to it
+    (C(.png)).
+  - Every cluster of O(fleet) is in the report. For each the JSON says its verdict, at which stage a failure
+    happened (C(preflight), C(change), C(bake) or C(error)) and why; clusters that never started say which wave
+    they were planned for (computed from O(fleet) and O(waves) the way the play keyword C(serial) cuts them) and why
+    they did not start.
+  - The picture has one row per cluster, with the ready pods of the image that served before the run and of the run's
+    target image over time (stacked), the desired count, the capacity floor (desired - maxUnavailable), the moment
+    and cause of a failure, the rollback and the image and revision it went back to, the bake, and where each wave
+    started.
+  - Runs on the controller as an action, whatever host the task runs for. Rewriting the same report after every
+    wave is intended; the files are replaced atomically.
   - The picture needs matplotlib; without it the JSON is still written and a warning says so.
 author:
   - modelops.serving maintainers (@modelops)
 options:
   dest:
-    description: Directory for the report files; created when missing.
+    description: Directory for the report files on the controller; created when missing.
     type: path
     required: true
   run_id:
@@ -40,7 +46,7 @@ options:
     description: The image the run rolled out, for the title and the JSON.
     type: str
   waves:
-    description: The wave specification the run used, as given.
+    description: The wave sizes the run used, as given (a list or survey text such as C(1, 50%, 100%)).
     type: raw
   playbook:
     description: Name of the playbook, for the JSON.
@@ -53,14 +59,20 @@ options:
     default: {}
   clusters:
     description:
-      - One entry per cluster of the run, including those not reached.
-      - Each has C(cluster), C(wave), C(started_at) (epoch seconds when its change began), C(target_image)
-        and C(result) (the registered model_rollout result; omit for a cluster that was not started).
+      - One entry per cluster that the run reached (others may be left out; see O(fleet)).
+      - Each has C(cluster) and C(wave), and what the run saw of it, each optional. C(preflight) is this cluster's
+        outcome from M(modelops.serving.fleet_check) (C(ok), C(reason), C(message), C(deployment), C(target_image),
+        C(started_at), C(checked_at)); C(wave_failed) names the clusters whose preflight failed in its wave; C(change)
+        is the registered M(modelops.serving.model_rollout) result (C(result) is accepted too; a skipped result means
+        it was not changed); C(bake) is its outcome from the bake check; C(error) is C(task), C(message) and C(at)
+        (epoch seconds) of a task that failed unexpectedly; C(target_image).
+      - The moment a change started comes from the Lease holder identity the fleet role gives model_rollout
+        (C(<kind> <run id> <cluster> <UTC time>)), else from C(started_at) (epoch seconds), else from the preflight.
     type: list
     elements: dict
     required: true
   fleet:
-    description: Names of every cluster of the run; those without an entry in O(clusters) are reported as C(not_started).
+    description: Every cluster of the run, in the play's order; those without an entry in O(clusters) are reported as not started.
     type: list
     elements: str
     default: []
@@ -72,24 +84,25 @@ requirements:
   - matplotlib >= 3.5 (for the picture)
 notes:
   - Supports check mode; the report describes what happened and is written in check mode too.
+seealso:
+  - module: modelops.serving.fleet_check
+  - module: modelops.serving.model_rollout
 """
 
 EXAMPLES = r"""
-- name: Write the rollout report
+- name: Write the report of a rollout of two clusters, one of them rolled out by this play
   modelops.serving.rollout_report:
     dest: "{{ rollout_report_dir }}"
     run_id: "{{ rollout_run_id }}"
     image: registry.example.com/team/llm:v2
-    waves: [1, "50%", "100%"]
+    waves: [1, "100%"]
+    fleet: [prod-eu-1, prod-us-1]
     clusters:
       - cluster: prod-eu-1
         wave: 1
         started_at: 1767268800.5
         target_image: registry.example.com/team/llm:v2
-        result: "{{ rollout_result }}"
-      - cluster: prod-us-1
-        wave: 2
-  delegate_to: localhost
+        change: "{{ rollout_result }}"
   run_once: true
   register: report
 
@@ -113,16 +126,21 @@ picture_path:
   type: str
   sample: /var/tmp/rollout-reports/rollout-20260101T120000Z.png
 outcome:
-  description: C(succeeded) (every cluster complete or unchanged), C(failed) (a cluster failed or was rolled back) or C(incomplete).
+  description: C(succeeded) (every cluster complete or unchanged), C(failed) (a cluster failed) or C(incomplete) (some not started yet).
   returned: always
   type: str
   sample: failed
+headline:
+  description: One line, naming the first failed cluster, its stage and cause.
+  returned: always
+  type: str
+  sample: "rollout of repo/llm:v2: failed, 1 of 3 clusters done; tg2 failed at change (crash_loop)"
 summary:
   description: One line per cluster.
   returned: always
   type: list
   elements: str
-  sample: ["c1 (wave 1): repo/llm:v1 -> repo/llm:v1: rolled_back (crash_loop): pod llm-7f9 ..."]
+  sample: ["tg2 (wave 2): repo/llm:v1 -> repo/llm:v1: rolled_back (crash_loop) at change: pod llm-7f9 ..."]
 report:
   description: The report as written to the JSON file.
   returned: always
@@ -132,87 +150,39 @@ report:
       description: As RV(outcome).
       type: str
     failed_clusters:
-      description: Cluster, verdict, reason and message of each failed cluster.
+      description: Cluster, wave, stage, verdict, reason and message of each failed cluster.
       type: list
     waves:
-      description: Wave number, clusters and start time (epoch seconds) of each wave that started.
+      description: Each wave's number, clusters, C(state) (C(done), C(failed), C(not_started), C(partly_done)) and start (epoch seconds).
       type: list
     clusters:
       description:
-        - Per cluster C(cluster), C(wave), C(verdict), C(reason), C(message), C(from) and C(to) (image and
-          revision), C(rolled_back_to), C(durations), C(timeline), C(started_at), C(changed), C(resumed).
+        - Per cluster C(cluster), C(wave) (null when it did not start), C(planned_wave), C(verdict) (model_rollout's, or
+          C(failed) for a preflight, bake or unexpected failure, or C(not_started)), C(stage), C(reason), C(message),
+          C(from) and C(to) (image and revision), C(target_image), C(rolled_back_to), C(durations), C(timeline),
+          C(diagnostics), C(floor), C(desired), C(started_at), C(ended_at), C(failed_at) (epoch seconds), C(changed),
+          C(resumed), C(bake).
+        - Each C(timeline) point has model_rollout's C(t) (seconds since the change started), C(phase), C(desired),
+          C(updated), C(ready), C(available), and C(ready_previous) and C(ready_target), the ready pods of the image
+          before the run and of its target. The Deployment does not count ready pods per template, so ready pods
+          are given to the image that served before first; the target image is never credited with pods it may not
+          have had.
       type: list
 """
 
-import json
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.modelops.serving.plugins.module_utils.report import model, picture
-
-
-def _write_atomically(path, text):
-    fd, tmp = tempfile.mkstemp(prefix=".report-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _draw_atomically(report, path):
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".png", dir=os.path.dirname(path))
-    os.close(fd)
-    try:
-        drawn = picture.draw(report, tmp)
-        if drawn:
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        return drawn
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+from ansible_collections.modelops.serving.plugins.module_utils.report import files
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            dest=dict(type="path", required=True),
-            run_id=dict(type="str", required=True),
-            kind=dict(type="str", default="rollout", choices=["rollout", "rollback"]),
-            image=dict(type="str"),
-            waves=dict(type="raw"),
-            playbook=dict(type="str"),
-            awx=dict(type="dict", default={}),
-            clusters=dict(type="list", elements="dict", required=True),
-            fleet=dict(type="list", elements="str", default=[]),
-            picture=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    run = dict(kind=p["kind"], run_id=p["run_id"], playbook=p["playbook"], image=p["image"], waves=p["waves"],
-               awx=p["awx"])
-    report = model.build_report(p["clusters"], run=run, fleet=p["fleet"])
-    stem = os.path.join(p["dest"], model.file_stem(p["run_id"], p["kind"], p["awx"]))
-    json_path, picture_path = stem + ".json", stem + ".png"
+    module = AnsibleModule(argument_spec=files.ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        os.makedirs(p["dest"], exist_ok=True)
-        _write_atomically(json_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
-        drawn = p["picture"] and _draw_atomically(report, picture_path)
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="cannot write the rollout report to %s: %s" % (p["dest"], exc),
-                         json_path=json_path, picture_path=None, outcome=report["outcome"],
-                         summary=model.summary_lines(report), report=report)
-    if p["picture"] and not drawn:
-        module.warn("matplotlib is not installed: wrote %s without the picture" % json_path)
-    module.exit_json(changed=True, json_path=json_path, picture_path=picture_path if drawn else None,
-                     outcome=report["outcome"], summary=model.summary_lines(report), report=report)
+        result = files.write(module.params)
+    except files.ReportError as exc:
+        module.fail_json(msg=str(exc), **exc.result)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    module.exit_json(changed=True, **result)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,32 @@
 # -*- coding: utf-8 -*-
 # Copyright: modelops.serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fleet rollout report as data: one record per cluster, from what model_rollout returned.
+"""The fleet rollout report as data: one record per cluster, from what the run saw of it.
 
-Pure functions: dicts in, dicts out. The module writes the files; the picture is drawn from the
-same report, so the JSON and the PNG cannot disagree.
+Pure functions: dicts in, dicts out. Each cluster's entry carries what its wave found out:
+the preflight outcome (M(modelops.serving.fleet_check)), the change (the registered
+M(modelops.serving.model_rollout) result), the bake, or an error. The record says which
+cluster failed, at which stage and why; the picture is drawn from the same records, so the
+JSON and the PNG cannot disagree.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import re
 
-# A cluster that a failed wave kept from starting has no result; it is still listed, so the
-# report shows the whole fleet and not only the part that ran.
+from ansible_collections.modelops.serving.plugins.module_utils.fleet import waves as fleet_waves
+
 NOT_STARTED = "not_started"
-OK_VERDICTS = ("complete", "unchanged")
+# pending: what model_rollout answers in check mode, where nothing is changed on purpose.
+OK_VERDICTS = ("complete", "unchanged", "pending")
 FILE_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+# The run writes "<kind> <run id> <cluster> <UTC start>" as model_rollout's Lease holder, so the
+# moment each cluster's change started is known even when forks made it wait for a free worker.
+IDENTITY_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)$")
+STAGES = ("preflight", "change", "bake", "error")
 
 
 def _dict(value):
@@ -31,65 +40,192 @@ def _number(value, default=None):
         return default
 
 
-def cluster_record(entry):
-    """One cluster's line of the report, from the playbook's per-cluster entry.
+def _int(value, default=None):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
 
-    ``entry`` has ``cluster``, ``wave``, ``started_at`` (epoch seconds when the change began) and
-    ``result`` (the registered model_rollout result, possibly a failed one), or no ``result`` when
-    the cluster was not reached.
+
+def epoch_of(text):
+    """Epoch seconds of an ISO 8601 UTC time such as ``2026-12-01T12:00:03.5Z``, or None."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
+
+
+def change_started_at(change):
+    """When model_rollout started on this cluster, from the Lease holder identity the run gave it."""
+    identity = _dict(_dict(_dict(change).get("invocation")).get("module_args")).get("lock_identity")
+    match = IDENTITY_TIME.search(str(identity or ""))
+    return epoch_of(match.group(1)) if match else None
+
+
+def _ran(change):
+    change = _dict(change)
+    return bool(change) and not change.get("skipped")
+
+
+def serving_split(point, phase):
+    """(ready pods of the image before the run, ready pods of the run's target image) at one point.
+
+    The Deployment's status counts pods of its current template (``updated``) and ready pods of
+    all templates (``ready``), not ready pods per template. Ready pods are given first to the
+    image that served before the run: it was serving, and its pods keep their readiness until
+    they are removed. So the new image is never credited with pods it may not have had. While
+    rolling out, the current template is the target's; while rolling back, the old one's.
     """
-    entry = _dict(entry)
-    result = _dict(entry.get("result"))
-    cluster = str(entry.get("cluster") or "")
-    if not result:
-        return {
-            "cluster": cluster, "wave": entry.get("wave"), "verdict": NOT_STARTED,
-            "reason": entry.get("reason") or NOT_STARTED,
-            "message": entry.get("message") or "not started: an earlier wave failed or the run stopped before this cluster",
-            "from": None, "to": None, "rolled_back_to": None, "durations": {}, "timeline": [],
-            "started_at": None, "changed": False, "resumed": False,
-        }
-    previous = _dict(result.get("previous"))
-    current = _dict(result.get("current"))
-    verdict = result.get("verdict") or ("failed" if result.get("failed") else "unknown")
-    message = result.get("message") or result.get("msg") or ""
-    timeline = []
-    for point in result.get("timeline") or []:
-        point = _dict(point)
-        t = _number(point.get("t"))
+    ready = _int(point.get("ready"), 0) or 0
+    updated = _int(point.get("updated"), 0) or 0
+    if phase == "rollback":
+        previous = min(ready, updated)
+    else:
+        total = _int(point.get("total"))
+        if total is None and point.get("available") is not None and point.get("unavailable") is not None:
+            total = (_int(point.get("available"), 0) or 0) + (_int(point.get("unavailable"), 0) or 0)
+        if total is None:
+            total = max(_int(point.get("desired"), 0) or 0, updated)
+        previous = min(ready, max(total - updated, 0))
+    return previous, ready - previous
+
+
+def _timeline(points, base=0.0):
+    out = []
+    for p in points or []:
+        p = _dict(p)
+        t = _number(p.get("t"))
         if t is None:
             continue
-        timeline.append({
-            "t": round(t, 3),
-            "phase": point.get("phase") or "rollout",
-            "desired": point.get("desired"),
-            "updated": point.get("updated"),
-            "ready": point.get("ready"),
-            "available": point.get("available"),
-            "unavailable": point.get("unavailable"),
+        phase = p.get("phase") or "rollout"
+        previous, target = serving_split(p, phase)
+        out.append({
+            "t": round(t - base, 3), "phase": phase, "desired": p.get("desired"), "updated": p.get("updated"),
+            "ready": p.get("ready"), "available": p.get("available"), "unavailable": p.get("unavailable"),
+            "total": p.get("total"), "ready_previous": previous, "ready_target": target,
         })
-    durations = dict((k, round(v, 3)) for k, v in ((k, _number(v)) for k, v in _dict(result.get("durations")).items())
-                     if v is not None)
+    return out
+
+
+def _durations(result):
+    return dict((k, round(v, 3)) for k, v in ((k, _number(v)) for k, v in _dict(result.get("durations")).items())
+                if v is not None)
+
+
+def _not_started(entry, planned_wave, why):
+    preflight = _dict(entry.get("preflight"))
+    deployment = _dict(preflight.get("deployment"))
     return {
-        "cluster": cluster,
-        "wave": entry.get("wave"),
-        "verdict": verdict,
-        "reason": result.get("reason") or ("error" if result.get("failed") else ""),
-        "message": message,
-        "from": {"image": previous.get("image"), "revision": previous.get("revision")},
-        "to": {"image": current.get("image"), "revision": current.get("revision")},
-        "target_image": entry.get("target_image"),
-        "rolled_back_to": result.get("rolled_back_to"),
-        "durations": durations,
-        "timeline": timeline,
-        "started_at": _number(entry.get("started_at")),
-        "changed": bool(result.get("changed")),
-        "resumed": bool(result.get("resumed")),
+        "cluster": str(entry.get("cluster") or ""), "wave": _int(entry.get("wave")), "planned_wave": planned_wave,
+        "verdict": NOT_STARTED, "stage": None, "reason": entry.get("reason") or NOT_STARTED,
+        "message": why, "from": {"image": deployment.get("image"), "revision": deployment.get("revision")} if deployment
+        else None, "to": None, "target_image": entry.get("target_image") or preflight.get("target_image"),
+        "rolled_back_to": None, "durations": {}, "timeline": [], "diagnostics": [], "floor": deployment.get("floor"),
+        "desired": _dict(deployment.get("replicas")).get("desired"), "started_at": None, "ended_at": None,
+        "failed_at": None, "preflight_at": _number(preflight.get("started_at")), "changed": False, "resumed": False,
+        "bake": None,
     }
 
 
+def cluster_record(entry, planned_wave=None):
+    """One cluster's line of the report, from the playbook's entry for it (see the module's ``clusters``)."""
+    entry = _dict(entry)
+    cluster = str(entry.get("cluster") or "")
+    preflight = _dict(entry.get("preflight"))
+    change = _dict(entry.get("change") if "change" in entry else entry.get("result"))
+    bake = _dict(entry.get("bake"))
+    error = _dict(entry.get("error"))
+    wave = _int(entry.get("wave"), planned_wave)
+    if not preflight and not _ran(change) and not error:
+        return _not_started(dict(entry, wave=None), planned_wave if planned_wave is not None else wave,
+                            entry.get("message") or "not started")
+    if preflight and not preflight.get("ok", True):
+        record = _not_started(entry, planned_wave, "")
+        record.update(wave=wave, verdict="failed", stage="preflight", reason=preflight.get("reason") or "preflight",
+                      message=preflight.get("message") or "preflight failed", failed_at=_number(preflight.get("checked_at")),
+                      started_at=_number(preflight.get("started_at")), ended_at=_number(preflight.get("checked_at")))
+        return record
+    if not _ran(change) and not error:
+        refused_by = [c for c in entry.get("wave_failed") or [] if c != cluster]
+        record = _not_started(entry, planned_wave, "not changed: the preflight of %s failed in this wave, so nothing "
+                                                   "in it was changed" % ", ".join(refused_by) if refused_by else
+                              entry.get("message") or "not changed")
+        record.update(wave=wave, reason="wave_refused" if refused_by else NOT_STARTED)
+        return record
+    return _changed_record(entry, cluster, wave, planned_wave, preflight, change, bake, error)
+
+
+def _changed_record(entry, cluster, wave, planned_wave, preflight, change, bake, error):
+    deployment = _dict(preflight.get("deployment"))
+    previous, current = _dict(change.get("previous")), _dict(change.get("current"))
+    started = (change_started_at(change) or _number(entry.get("started_at"))
+               or _number(preflight.get("checked_at")))
+    durations = _durations(change)
+    verdict = change.get("verdict") or ("failed" if change.get("failed") or change.get("unreachable") else "unknown")
+    reason = change.get("reason") or ("error" if change.get("failed") else "")
+    message = change.get("message") or change.get("msg") or ""
+    stage = "change"
+    if change.get("unreachable"):
+        verdict, reason, stage = "failed", "unreachable", "change"
+        message = "unreachable, so model_rollout did not run on it: %s" % message
+    ended = started + durations["total"] if started is not None and "total" in durations else None
+    failed_at = _failure_moment(started, durations, change.get("timeline")) if verdict not in OK_VERDICTS else None
+    bake_timeline = _timeline(bake.get("timeline"), started or 0.0) if bake else []
+    if bake and not bake.get("ok", True) and verdict in OK_VERDICTS:
+        verdict, stage, reason = "failed", "bake", bake.get("reason") or "bake"
+        message = bake.get("message") or "failed during the bake"
+        failed_at = _number(bake.get("checked_at"))
+    if error:
+        verdict, stage, reason = "failed", "error", "error"
+        message = "task '%s' failed: %s" % (error.get("task") or "?", error.get("message") or "")
+        failed_at = _number(error.get("at"), failed_at)
+    if bake:
+        ended = _number(bake.get("checked_at"), ended)
+    return {
+        "cluster": cluster, "wave": wave, "planned_wave": planned_wave, "verdict": verdict, "stage": stage,
+        "reason": reason, "message": message,
+        "from": {"image": previous.get("image") or deployment.get("image"),
+                 "revision": previous.get("revision") or deployment.get("revision")},
+        "to": {"image": current.get("image"), "revision": current.get("revision")},
+        "target_image": entry.get("target_image") or preflight.get("target_image"),
+        "rolled_back_to": change.get("rolled_back_to"),
+        "durations": durations,
+        "timeline": _timeline(change.get("timeline")),
+        "diagnostics": change.get("diagnostics") or [],
+        "floor": deployment.get("floor"),
+        "desired": _dict(deployment.get("replicas")).get("desired"),
+        "started_at": started, "ended_at": ended, "failed_at": failed_at,
+        "preflight_at": _number(preflight.get("started_at")),
+        "changed": bool(change.get("changed")), "resumed": bool(change.get("resumed")),
+        "bake": {"ok": bool(bake.get("ok", True)), "reason": bake.get("reason"), "timeline": bake_timeline}
+        if bake else None,
+    }
+
+
+def _failure_moment(started, durations, timeline):
+    """Epoch seconds when the rollout was judged failed: the end of its wait, or its first rollback point."""
+    if started is None:
+        return None
+    moments = []
+    waited = sum(durations.get(k, 0.0) for k in ("change", "rollout", "gate"))
+    if waited:
+        moments.append(waited)
+    rollback = [_number(p.get("t")) for p in timeline or [] if _dict(p).get("phase") == "rollback"]
+    rollback = [t for t in rollback if t is not None]
+    if rollback:
+        moments.append(min(rollback))
+    if not moments:
+        moments.append(durations.get("total", 0.0))
+    return round(started + min(moments), 3)
+
+
 def outcome(records):
-    """``succeeded`` when every cluster completed, ``failed`` when one failed, else ``incomplete``."""
+    """``failed`` when a cluster failed, ``succeeded`` when every cluster completed, else ``incomplete``."""
     verdicts = [r["verdict"] for r in records]
     if any(v not in OK_VERDICTS and v != NOT_STARTED for v in verdicts):
         return "failed"
@@ -98,39 +234,109 @@ def outcome(records):
     return "incomplete"
 
 
-def build_report(entries, run=None, fleet=None):
-    """The whole report: run metadata, outcome, clusters sorted by wave then name.
+def _planned(fleet, spec):
+    try:
+        return fleet_waves.planned(fleet, fleet_waves.parse(spec))
+    except (fleet_waves.WaveError, TypeError, ValueError):
+        return {}
 
-    ``fleet`` names every cluster of the run; those without an entry are listed as not started.
-    """
+
+def build_report(entries, run=None, fleet=None):
+    """The whole report: run metadata, outcome, one record per cluster of ``fleet`` sorted by wave."""
     run = _dict(run)
-    records = [cluster_record(e) for e in entries or []]
-    seen = set(r["cluster"] for r in records)
-    records.extend(cluster_record({"cluster": name}) for name in fleet or [] if name not in seen)
-    records.sort(key=lambda r: (r["wave"] is None, _number(r["wave"], 0), r["cluster"]))
-    failed = [r for r in records if r["verdict"] not in OK_VERDICTS and r["verdict"] != NOT_STARTED]
-    starts = [r["started_at"] for r in records if r["started_at"] is not None]
-    waves = {}
+    fleet = [str(f) for f in fleet or []]
+    by_name = dict((str(_dict(e).get("cluster")), e) for e in entries or [])
+    names = fleet + sorted(n for n in by_name if n not in fleet)
+    plan = _planned(names, run.get("waves"))
+    records = [cluster_record(by_name.get(n, {"cluster": n}), plan.get(n)) for n in names]
+    stopped = [r for r in records if r["verdict"] not in OK_VERDICTS + (NOT_STARTED,)]
     for r in records:
-        if r["wave"] is None or r["started_at"] is None:
-            continue
-        w = waves.setdefault(str(r["wave"]), {"wave": r["wave"], "clusters": [], "started_at": r["started_at"]})
-        w["clusters"].append(r["cluster"])
-        w["started_at"] = min(w["started_at"], r["started_at"])
+        if r["verdict"] == NOT_STARTED and r["stage"] is None and r["reason"] == NOT_STARTED:
+            r["message"] = _why_not_started(r, stopped)
+    records.sort(key=lambda r: (_wave_key(r), r["cluster"]))
+    for r in records:
+        r["stop_message"] = stop_message(r, run.get("kind") or "rollout")
+    failed = [r for r in records if r["verdict"] not in OK_VERDICTS and r["verdict"] != NOT_STARTED]
+    starts = [t for r in records for t in (r["preflight_at"], r["started_at"], r["failed_at"]) if t is not None]
+    targets = set(r["target_image"] for r in records if r["target_image"])
     return {
         "kind": run.get("kind") or "rollout",
         "run_id": run.get("run_id"),
         "playbook": run.get("playbook"),
-        "image": run.get("image"),
+        # One image for the run, unless clusters had images of their own.
+        "image": run.get("image") if not targets - {run.get("image")} else None,
         "waves_spec": run.get("waves"),
         "awx": run.get("awx") or {},
         "outcome": outcome(records),
-        "failed_clusters": [{"cluster": r["cluster"], "verdict": r["verdict"], "reason": r["reason"],
-                             "message": r["message"]} for r in failed],
+        "failed_clusters": [dict((k, r[k]) for k in ("cluster", "wave", "stage", "verdict", "reason", "message"))
+                            for r in failed],
         "started_at": min(starts) if starts else None,
-        "waves": sorted(waves.values(), key=lambda w: w["started_at"]),
+        "waves": _waves(records),
         "clusters": records,
     }
+
+
+def _sentence(text):
+    text = " ".join(str(text or "").split())
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
+def stop_message(record, kind="rollout"):
+    """What the failed cluster's host says when it stops the run; None for a cluster that did not fail."""
+    if record["verdict"] in OK_VERDICTS + (NOT_STARTED,):
+        return None
+    name, stage, reason = record["cluster"], record["stage"], record["reason"]
+    if stage == "preflight":
+        return "%s: preflight failed (%s), nothing in this wave was changed and no later wave starts: %s" % (
+            name, reason, _sentence(record["message"]))
+    if stage == "bake":
+        return "%s: the bake after its %s failed (%s): %s No later wave starts." % (
+            name, kind, reason, _sentence(record["message"]))
+    if stage == "error":
+        return "%s: %s No later wave starts." % (name, _sentence(record["message"]))
+    back = record.get("rolled_back_to") or {}
+    rolled = " Rolled back to revision %s (%s)." % (back.get("revision"), back.get("image")) if back else ""
+    return "%s: %s of %s ended %s (%s): %s%s No later wave starts." % (
+        name, kind, record.get("target_image") or "?", record["verdict"], reason, _sentence(record["message"]), rolled)
+
+
+def _wave_key(record):
+    wave = record["wave"] if record["wave"] is not None else record["planned_wave"]
+    return (wave is None, wave or 0)
+
+
+def _why_not_started(record, stopped):
+    planned = record.get("planned_wave")
+    where = " (planned for wave %s)" % planned if planned is not None else ""
+    if stopped:
+        return "not started%s: the run stopped when %s failed" % (
+            where, ", ".join("%s (%s, %s)" % (r["cluster"], r["stage"], r["reason"]) for r in stopped))
+    return "not started yet%s" % where
+
+
+def _waves(records):
+    """Each wave's clusters, start (epoch seconds) and state: done, failed, not_started or partly_done."""
+    grouped = {}
+    for r in records:
+        number = r["wave"] if r["wave"] is not None else r["planned_wave"]
+        if number is not None:
+            grouped.setdefault(number, []).append(r)
+    out = []
+    for number in sorted(grouped):
+        members = grouped[number]
+        verdicts = [r["verdict"] for r in members]
+        if any(v not in OK_VERDICTS + (NOT_STARTED,) for v in verdicts):
+            state = "failed"
+        elif all(v in OK_VERDICTS for v in verdicts):
+            state = "done"
+        elif all(v == NOT_STARTED for v in verdicts):
+            state = NOT_STARTED
+        else:
+            state = "partly_done"
+        starts = [t for r in members for t in (r["preflight_at"], r["started_at"], r["failed_at"]) if t is not None]
+        out.append({"wave": number, "clusters": [r["cluster"] for r in members], "state": state,
+                    "started_at": min(starts) if starts else None})
+    return out
 
 
 def file_stem(run_id, kind="rollout", awx=None):
@@ -142,14 +348,33 @@ def file_stem(run_id, kind="rollout", awx=None):
     return FILE_SAFE.sub("_", stem)
 
 
+def headline(report):
+    """One line: what the run did and how it ended, naming the failed cluster, its stage and cause."""
+    done = [r for r in report["clusters"] if r["verdict"] in OK_VERDICTS]
+    image = report.get("image") or ("each cluster's own image" if report.get("kind") == "rollout"
+                                    else "each cluster's previous image")
+    text = "%s of %s: %s, %d of %d clusters done" % (report.get("kind"), image, report["outcome"], len(done),
+                                                     len(report["clusters"]))
+    for f in report["failed_clusters"][:1]:
+        text += "; %s failed at %s (%s)" % (f["cluster"], f["stage"], f["reason"])
+    return text
+
+
 def summary_lines(report):
     """One line per cluster, for a person reading the task output."""
     lines = []
     for r in report["clusters"]:
+        wave = r["wave"] if r["wave"] is not None else r["planned_wave"]
         if r["verdict"] == NOT_STARTED:
-            lines.append("%s (wave %s): not started" % (r["cluster"], "-" if r["wave"] is None else r["wave"]))
+            lines.append("%s (wave %s): %s" % (r["cluster"], "-" if wave is None else wave, r["message"]))
             continue
-        lines.append("%s (wave %s): %s -> %s: %s (%s)%s" % (
-            r["cluster"], r["wave"], (r["from"] or {}).get("image"), (r["to"] or {}).get("image"),
-            r["verdict"], r["reason"], "" if r["verdict"] in OK_VERDICTS else ": " + r["message"]))
+        line = "%s (wave %s): %s -> %s: %s (%s)" % (
+            r["cluster"], wave, (r["from"] or {}).get("image"), r.get("target_image") or (r["to"] or {}).get("image"),
+            r["verdict"], r["reason"])
+        if r["verdict"] not in OK_VERDICTS:
+            line += " at %s: %s" % (r["stage"], _sentence(r["message"]))
+        if r.get("rolled_back_to"):
+            line += " Serving %s again (revision %s)." % (r["rolled_back_to"].get("image"),
+                                                          r["rolled_back_to"].get("revision"))
+        lines.append(line)
     return lines

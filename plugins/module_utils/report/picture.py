@@ -1,124 +1,248 @@
 # -*- coding: utf-8 -*-
 # Copyright: modelops.serving contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The rollout report as a picture: one row per cluster, updated and ready replicas over time."""
+"""The rollout report as a picture: one row per cluster, which version served over time.
+
+Each row stacks the ready pods of the image that served before the run (grey) and of the
+run's target image (green), solid while the run watched and faint after (the state last
+seen), with the desired count and the capacity floor the rollout allows (desired -
+maxUnavailable). A failure is a red line at its moment with its stage and cause; a rollback
+is shaded and the row says which image and revision serve again; a bake is shaded purple.
+Clusters that never started say why and which wave they were planned for.
+
+``rows(report)`` decides what each row shows (pure, tested); ``draw`` only renders it.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import textwrap
+
 try:
     import matplotlib
+
     matplotlib.use("Agg")  # no display on a controller or in an execution environment
     import matplotlib.pyplot as plt
+
     HAS_MATPLOTLIB = True
 except ImportError:  # the JSON report does not need it
     HAS_MATPLOTLIB = False
 
-VERDICT_COLOURS = {
-    "complete": "#2e7d32",
-    "unchanged": "#607d8b",
-    "rolled_back": "#c62828",
-    "failed": "#c62828",
-    "not_started": "#9e9e9e",
-}
+OK = ("complete", "unchanged", "pending")
+VERDICT_COLOURS = {"complete": "#2e7d32", "unchanged": "#607d8b", "pending": "#607d8b", "not_started": "#757575"}
+FAILED_COLOUR = "#c62828"
+PREVIOUS_COLOUR = "#90a4ae"
+TARGET_COLOUR = "#43a047"
+FLOOR_COLOUR = "#ef6c00"
+BAKE_COLOUR = "#6a1b9a"
+WAVE_COLOUR = "#6a1b9a"
+MESSAGE_CHARS = 170
+MESSAGE_LINES = 2
 
 
-def _offset(report, record):
-    if record.get("started_at") is None or report.get("started_at") is None:
-        return 0.0
-    return record["started_at"] - report["started_at"]
+def _x(report, epoch):
+    return None if epoch is None or report.get("started_at") is None else round(epoch - report["started_at"], 3)
 
 
-def _steps(points, key):
-    xs, ys = [], []
-    for p in points:
-        if p.get(key) is None:
-            continue
-        xs.append(p["x"])
-        ys.append(p[key])
-    return xs, ys
+def _points(report, record):
+    """Timeline points on the run's time axis: the change's, then the bake's."""
+    base = _x(report, record.get("started_at")) or 0.0
+    points = [dict(p, x=round(base + p["t"], 3)) for p in record.get("timeline") or []]
+    points += [dict(p, x=round(base + p["t"], 3)) for p in ((record.get("bake") or {}).get("timeline") or [])]
+    return points
 
 
 def _end_of_run(report):
     end = 1.0
     for r in report["clusters"]:
-        base = _offset(report, r)
-        total = (r.get("durations") or {}).get("total")
-        if r["timeline"]:
-            end = max(end, base + r["timeline"][-1]["t"])
-        if total:
-            end = max(end, base + total)
-    return end
+        for epoch in (r.get("ended_at"), r.get("failed_at")):
+            x = _x(report, epoch)
+            if x is not None:
+                end = max(end, x)
+        for p in _points(report, r):
+            end = max(end, p["x"])
+    return round(end * 1.04, 3)
 
 
-def _draw_row(ax, report, record, end):
-    base = _offset(report, record)
-    colour = VERDICT_COLOURS.get(record["verdict"], "#ef6c00")
-    title = "%s  (wave %s)  %s" % (record["cluster"], "-" if record.get("wave") is None else record["wave"], record["verdict"])
-    if record["verdict"] not in ("complete", "unchanged", "not_started"):
-        title += ": %s" % record.get("reason")
-    ax.set_title(title, loc="left", fontsize=9, color=colour)
-    ax.set_ylabel("replicas", fontsize=8)
-    ax.grid(True, alpha=0.3)
+def _wave(record):
+    return record["wave"] if record.get("wave") is not None else record.get("planned_wave")
+
+
+def title(record):
+    wave = _wave(record)
+    text = "%s   wave %s   %s" % (record["cluster"], "-" if wave is None else wave, record["verdict"])
+    if record["verdict"] not in OK + ("not_started",):
+        text += " at %s: %s" % (record.get("stage"), record.get("reason"))
+    before = (record.get("from") or {}).get("image")
+    after = record.get("target_image") or (record.get("to") or {}).get("image")
+    if before or after:
+        text += "      %s \u2192 %s" % (before or "?", after or "?")
+    return text
+
+
+def cause(record):
+    """The lines under a row's title: why it failed or did not start, and what serves again after a rollback."""
+    if record["verdict"] in OK:
+        return []
+    text = " ".join(str(record.get("message") or "").split())
+    back = record.get("rolled_back_to") or {}
+    if back:
+        text += "  \u21b6 serving %s again (revision %s)" % (back.get("image"), back.get("revision"))
+    lines = textwrap.wrap(text, MESSAGE_CHARS)
+    if len(lines) > MESSAGE_LINES:
+        lines = lines[:MESSAGE_LINES]
+        lines[-1] = lines[-1][:MESSAGE_CHARS - 1] + "\u2026"
+    return lines
+
+
+def _note(record):
     if record["verdict"] == "not_started":
-        ax.text(0.5, 0.5, "not started", transform=ax.transAxes, ha="center", va="center", color=colour)
-        ax.set_yticks([])
-        return
-    points = [dict(p, x=base + p["t"]) for p in record["timeline"]]
-    if not points:
-        ax.text(0.5, 0.5, "no change needed" if record["verdict"] == "unchanged" else "no timeline",
-                transform=ax.transAxes, ha="center", va="center", color=colour)
-    for key, style in (("desired", dict(color="#9e9e9e", linestyle="--", label="desired")),
-                       ("updated", dict(color="#1565c0", label="updated")),
-                       ("ready", dict(color="#2e7d32", label="ready"))):
-        xs, ys = _steps(points, key)
-        if xs:
-            ax.step(xs, ys, where="post", linewidth=1.5, **style)
+        planned = record.get("planned_wave")
+        return "not started" + (" (planned for wave %s)" % planned if planned is not None else "")
+    if record.get("stage") == "preflight":
+        serving = (record.get("from") or {}).get("image")
+        return "preflight failed (%s): nothing on this cluster or in its wave was changed%s" % (
+            record.get("reason"), "; it still serves %s" % serving if serving else "")
+    if not record.get("timeline"):
+        if record["verdict"] == "unchanged":
+            return "no change needed: it already served %s" % ((record.get("to") or {}).get("image")
+                                                                or record.get("target_image"))
+        return "no timeline of the change"
+    return None
+
+
+def row(report, record, end):
+    """What one cluster's row shows; x values are seconds since the report's start."""
+    points = _points(report, record)
+    known = _x(report, record.get("ended_at"))
+    if points:
+        known = max(known if known is not None else points[-1]["x"], points[-1]["x"])
+    top = max([record.get("desired") or 0, 1] + [max(p.get("desired") or 0, p.get("updated") or 0, p.get("total") or 0,
+                                                     (p.get("ready_previous") or 0) + (p.get("ready_target") or 0))
+                                                 for p in points])
     rollback = [p["x"] for p in points if p.get("phase") == "rollback"]
-    if rollback:
-        ax.axvspan(min(rollback), max(rollback[-1], min(rollback) + 0.5), color="#c62828", alpha=0.12,
-                   label="rollback")
-    if record["verdict"] not in ("complete", "unchanged"):
-        fail_x = min(rollback) if rollback else (points[-1]["x"] if points else base)
-        ax.axvline(fail_x, color="#c62828", linewidth=2)
-        ax.annotate(record.get("reason") or record["verdict"], xy=(fail_x, 0), xytext=(3, 3),
-                    textcoords="offset points", color="#c62828", fontsize=8)
-    top = max([p.get("desired") or 0 for p in points] + [p.get("updated") or 0 for p in points] + [1])
-    ax.set_ylim(-0.2, top + 0.5)
-    ax.set_xlim(0, end * 1.05)
+    bake = [p["x"] for p in points if p.get("phase") == "bake"]
+    failed = record["verdict"] not in OK + ("not_started",)
+    return {
+        "cluster": record["cluster"],
+        "started": record["verdict"] != "not_started",
+        "title": title(record),
+        "cause": cause(record),
+        "colour": VERDICT_COLOURS.get(record["verdict"], FAILED_COLOUR),
+        "note": _note(record),
+        "points": [{"x": p["x"], "previous": p.get("ready_previous") or 0, "target": p.get("ready_target") or 0,
+                    "desired": p.get("desired")} for p in points] if record["verdict"] != "not_started" else [],
+        "known_until": known,
+        "end": end,
+        "top": top,
+        "floor": record.get("floor") if points and record.get("desired") else None,
+        "failure": {"x": _x(report, record.get("failed_at")), "label": "%s: %s" % (record.get("stage"),
+                                                                                  record.get("reason"))}
+        if failed and record.get("failed_at") is not None else None,
+        "rollback": (min(rollback), max(max(rollback), min(rollback) + 0.3)) if rollback else None,
+        "bake": (min(bake), max(known or max(bake), min(bake) + 0.3)) if bake else None,
+    }
 
 
-def draw(report, path):
+def rows(report):
+    """Every row of the picture, in the report's order, and the waves' start lines."""
+    end = _end_of_run(report)
+    return {
+        "end": end,
+        "rows": [row(report, r, end) for r in report["clusters"]],
+        "waves": [{"wave": w["wave"], "x": _x(report, w.get("started_at"))} for w in report.get("waves") or []
+                  if w.get("started_at") is not None],
+    }
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def _header(ax, spec):
+    lines = spec["cause"]
+    ax.annotate(spec["title"], xy=(0, 1), xycoords="axes fraction", xytext=(0, 4 + 10 * len(lines)),
+                textcoords="offset points", fontsize=9, color=spec["colour"], fontweight="bold", va="bottom")
+    if lines:
+        ax.annotate("\n".join(lines), xy=(0, 1), xycoords="axes fraction", xytext=(0, 3), textcoords="offset points",
+                    fontsize=7.5, color=FAILED_COLOUR if spec["failure"] else "#424242", va="bottom")
+
+
+def _stack(ax, spec):
+    points = spec["points"]
+    known = spec["known_until"]
+    # Solid while the run watched; the last state faint after, up to the end of the run.
+    for part, stop, alpha, labelled in ((points, known, 0.85, True), (points[-1:], max(spec["end"], known), 0.3, False)):
+        xs = [p["x"] for p in part] + [stop]
+        if not labelled:
+            xs[0] = known
+        previous = [p["previous"] for p in part] + [part[-1]["previous"]]
+        stacked = [p["previous"] + p["target"] for p in part] + [part[-1]["previous"] + part[-1]["target"]]
+        ax.fill_between(xs, 0, previous, step="post", color=PREVIOUS_COLOUR, alpha=alpha, linewidth=0,
+                        label="ready pods, image before the run" if labelled else None)
+        ax.fill_between(xs, previous, stacked, step="post", color=TARGET_COLOUR, alpha=alpha, linewidth=0,
+                        label="ready pods, target image of the run" if labelled else None)
+    desired = [p["desired"] for p in points if p["desired"] is not None]
+    if desired:
+        ax.step([p["x"] for p in points] + [known], [p["desired"] or desired[0] for p in points] + [desired[-1]],
+                where="post", color="#424242", linestyle="--", linewidth=1, label="desired")
+
+
+def _draw_row(ax, spec):
+    _header(ax, spec)
+    ax.grid(True, alpha=0.25)
+    ax.set_ylim(0, spec["top"] + 1.4)
+    ax.set_ylabel("pods", fontsize=8)
+    if spec["points"]:
+        _stack(ax, spec)
+        if spec["floor"] is not None:
+            ax.hlines(spec["floor"], spec["points"][0]["x"], spec["known_until"], colors=FLOOR_COLOUR, linestyles=":",
+                      linewidth=1.5, label="floor (desired - maxUnavailable)")
+    if spec["rollback"]:
+        ax.axvspan(*spec["rollback"], color=FAILED_COLOUR, alpha=0.10, label="rollback")
+    if spec["bake"]:
+        ax.axvspan(*spec["bake"], color=BAKE_COLOUR, alpha=0.08, label="bake")
+    if spec["failure"]:
+        x = spec["failure"]["x"]
+        ax.axvline(x, color=FAILED_COLOUR, linewidth=2, label="failure (stage: cause)")
+        ax.text(x, spec["top"] + 0.7, " " + spec["failure"]["label"], color=FAILED_COLOUR, fontsize=8,
+                fontweight="bold", va="center", ha="left")
+    if spec["note"]:
+        at = (spec["failure"]["x"] / spec["end"]) if spec["failure"] and not spec["points"] else 0.0
+        ax.text(min(max(at, 0.01), 0.6), 0.5, "   " + spec["note"], transform=ax.transAxes, ha="left", va="center",
+                color=spec["colour"], fontsize=9)
+    if not spec["started"]:
+        ax.set_yticks([])
+
+
+def draw(report, path, headline=""):
     """Write the PNG; return False when matplotlib is missing (the JSON report still exists)."""
     if not HAS_MATPLOTLIB:
         return False
-    records = report["clusters"]
-    rows = max(len(records), 1)
-    fig, axes = plt.subplots(rows, 1, sharex=True, squeeze=False, figsize=(10, 1.0 + 1.6 * rows))
-    end = _end_of_run(report)
-    for ax, record in zip(axes[:, 0], records):
-        _draw_row(ax, report, record, end)
-        for wave in report.get("waves") or []:
-            x = wave["started_at"] - (report.get("started_at") or wave["started_at"])
-            ax.axvline(x, color="#6a1b9a", linestyle=":", linewidth=1)
-    for wave in report.get("waves") or []:
-        x = wave["started_at"] - (report.get("started_at") or wave["started_at"])
-        for ax in axes[:, 0]:
-            ax.annotate("wave %s" % wave["wave"], xy=(x, 0.02), xycoords=("data", "axes fraction"),
-                        xytext=(3, 0), textcoords="offset points", color="#6a1b9a", fontsize=7)
+    plan = rows(report)
+    specs = plan["rows"] or [row(report, {"cluster": "", "verdict": "not_started", "message": "no cluster"}, 1.0)]
+    height = 1.4 + sum(2.0 + 0.15 * len(s["cause"]) for s in specs)
+    fig, grid = plt.subplots(len(specs), 1, sharex=True, squeeze=False, figsize=(12, height))
+    axes = list(grid[:, 0])
+    for ax, spec in zip(axes, specs):
+        _draw_row(ax, spec)
+        ax.set_xlim(0, plan["end"])
+    for wave in plan["waves"]:
+        for ax in axes:
+            ax.axvline(wave["x"], color=WAVE_COLOUR, linestyle=":", linewidth=1)
+            ax.annotate("wave %s" % wave["wave"], xy=(wave["x"], 0.97), xycoords=("data", "axes fraction"),
+                        xytext=(2, 0), textcoords="offset points", color=WAVE_COLOUR, fontsize=7, va="top")
     handles, labels = [], []
-    for ax in axes[:, 0]:
+    for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
     if handles:
-        fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=len(labels))
-    axes[-1, 0].set_xlabel("seconds since the first change")
-    fig.suptitle("%s %s -> %s: %s" % (report.get("kind"), report.get("run_id"), report.get("image"),
-                                      report.get("outcome")), x=0.01, ha="left", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.3 / height), fontsize=8, ncol=4,
+                   frameon=False)
+    axes[-1].set_xlabel("seconds since the run's first check")
+    fig.suptitle("%s  (run %s)" % (headline or report.get("outcome"), report.get("run_id")), x=0.01, ha="left",
+                 fontsize=11, color=FAILED_COLOUR if report.get("outcome") == "failed" else "#212121")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / height))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True

@@ -1,4 +1,4 @@
-"""rollout_report: the report's content from model_rollout results, and the files the module writes."""
+"""rollout_report: the report's content from what a fleet run saw, the picture's rows, and the files."""
 
 import json
 import os
@@ -10,69 +10,147 @@ import pytest
 from ansible_collections.modelops.serving.plugins.module_utils.report import model, picture
 from testground.collection import collections_dir
 
-COMPLETE = {
-    "changed": True, "verdict": "complete", "reason": "complete", "message": "rolled out",
-    "previous": {"revision": "1", "image": "repo/llm:v1"}, "current": {"revision": "2", "image": "repo/llm:v2"},
-    "rolled_back_to": None, "resumed": False,
-    "durations": {"change": 0.1, "rollout": 4.0, "total": 4.2},
-    "timeline": [{"t": 0.1, "phase": "rollout", "desired": 3, "updated": 1, "ready": 3, "available": 3, "unavailable": 0},
-                 {"t": 4.1, "phase": "rollout", "desired": 3, "updated": 3, "ready": 3, "available": 3, "unavailable": 0}],
-}
-ROLLED_BACK = {
-    "failed": True, "changed": True, "verdict": "rolled_back", "reason": "crash_loop",
-    "message": "pod llm-1 container server: CrashLoopBackOff", "previous": {"revision": "2", "image": "repo/llm:v2"},
-    "current": {"revision": "4", "image": "repo/llm:v2"},
-    "rolled_back_to": {"revision": "4", "original_revision": "2", "image": "repo/llm:v2"},
-    "durations": {"rollout": 3.0, "rollback": 2.0, "total": 5.1},
-    "timeline": [{"t": 0.2, "phase": "rollout", "desired": 3, "updated": 1, "ready": 2},
-                 {"t": 3.3, "phase": "rollback", "desired": 3, "updated": 3, "ready": 2},
-                 {"t": 5.0, "phase": "rollback", "desired": 3, "updated": 3, "ready": 3}],
-}
+T0 = 1767268800.0  # 2026-01-01T12:00:00Z
 
 
-def entry(cluster, wave, result, started_at=1000.0):
-    return {"cluster": cluster, "wave": wave, "started_at": started_at, "target_image": "repo/llm:v2", "result": result}
+def identity(at):
+    return "rollout 20260101T120000Z c1 2026-01-01T12:00:%06.3fZ" % (at - T0)
 
 
-def test_a_complete_cluster_reads_from_to_verdict_and_timeline():
-    r = model.cluster_record(entry("c1", 1, COMPLETE))
-    assert r["from"] == {"image": "repo/llm:v1", "revision": "1"}
-    assert r["to"] == {"image": "repo/llm:v2", "revision": "2"}
-    assert (r["verdict"], r["reason"], r["wave"]) == ("complete", "complete", 1)
-    assert [p["updated"] for p in r["timeline"]] == [1, 3]
-    assert r["durations"]["total"] == 4.2
+def change(verdict="complete", at=T0 + 2.0, **more):
+    result = {
+        "changed": True, "verdict": verdict, "reason": "complete" if verdict == "complete" else "crash_loop",
+        "message": "rolled out" if verdict == "complete" else "pod llm-1 container server: CrashLoopBackOff",
+        "previous": {"revision": "1", "image": "repo/llm:v1"}, "current": {"revision": "2", "image": "repo/llm:v2"},
+        "rolled_back_to": None, "resumed": False, "diagnostics": [],
+        "durations": {"change": 0.1, "rollout": 4.0, "gate": 0.0, "rollback": 0.0, "total": 4.2},
+        "timeline": [
+            {"t": 0.1, "phase": "rollout", "desired": 3, "updated": 1, "ready": 3, "available": 3, "total": 4},
+            {"t": 2.0, "phase": "rollout", "desired": 3, "updated": 1, "ready": 4, "available": 4, "total": 4},
+            {"t": 4.1, "phase": "rollout", "desired": 3, "updated": 3, "ready": 3, "available": 3, "total": 3}],
+        "invocation": {"module_args": {"lock_identity": identity(at)}},
+    }
+    result.update(more)
+    return result
 
 
-def test_clusters_not_reached_are_listed_as_not_started_and_the_outcome_is_failed():
-    report = model.build_report([entry("c1", 1, ROLLED_BACK)], run={"run_id": "r1"}, fleet=["c1", "c2", "c3"])
-    assert [(r["cluster"], r["verdict"]) for r in report["clusters"]] == [
-        ("c1", "rolled_back"), ("c2", "not_started"), ("c3", "not_started")]
+ROLLED_BACK = change(
+    "rolled_back", failed=True, current={"revision": "3", "image": "repo/llm:v1"},
+    rolled_back_to={"revision": "3", "original_revision": "1", "image": "repo/llm:v1"},
+    durations={"change": 0.1, "rollout": 3.0, "gate": 0.0, "rollback": 2.0, "total": 5.2},
+    timeline=[{"t": 0.2, "phase": "rollout", "desired": 3, "updated": 2, "ready": 2, "available": 2, "total": 4},
+              {"t": 3.2, "phase": "rollback", "desired": 3, "updated": 2, "ready": 2, "available": 2, "total": 4},
+              {"t": 5.1, "phase": "rollback", "desired": 3, "updated": 3, "ready": 3, "available": 3, "total": 3}])
+
+
+def preflight(ok=True, at=T0, reason="ok", message=""):
+    return {"ok": ok, "reason": reason, "message": message, "started_at": at, "checked_at": at + 0.5,
+            "target_image": "repo/llm:v2", "plan": "change",
+            "deployment": {"image": "repo/llm:v1", "revision": "1", "floor": 2, "replicas": {"desired": 3}}}
+
+
+def entry(cluster, wave, change_result=None, pre=None, **more):
+    e = {"cluster": cluster, "wave": wave, "preflight": pre or preflight(), "change": change_result, "wave_failed": []}
+    e.update(more)
+    return e
+
+
+def record(report, name):
+    return next(r for r in report["clusters"] if r["cluster"] == name)
+
+
+def test_a_complete_cluster_reads_from_target_verdict_start_and_which_image_served():
+    r = model.cluster_record(entry("c1", 1, change()))
+    assert (r["verdict"], r["stage"], r["wave"]) == ("complete", "change", 1)
+    assert r["from"] == {"image": "repo/llm:v1", "revision": "1"} and r["to"] == {"image": "repo/llm:v2", "revision": "2"}
+    assert r["started_at"] == pytest.approx(T0 + 2.0) and r["ended_at"] == pytest.approx(T0 + 6.2)
+    assert r["floor"] == 2
+    # 4 ready with 1 new pod: the surge pod is ready, and the image before is credited first
+    assert [(p["ready_previous"], p["ready_target"]) for p in r["timeline"]] == [(3, 0), (3, 1), (0, 3)]
+
+
+@pytest.mark.parametrize("point, phase, split", [
+    ({"updated": 1, "ready": 3, "total": 4}, "rollout", (3, 0)),          # the new pod is not ready yet
+    ({"updated": 2, "ready": 3, "total": 4}, "rollout", (2, 1)),
+    ({"updated": 1, "ready": 3, "available": 3, "unavailable": 1}, "rollout", (3, 0)),  # no total: available + unavailable
+    ({"updated": 1, "ready": 2, "desired": 3}, "rollout", (2, 0)),        # nothing but desired
+    ({"updated": 2, "ready": 2, "total": 4}, "rollback", (2, 0)),         # rolling back: updated pods are the old image
+    ({"updated": 3, "ready": 4, "total": 4}, "rollback", (3, 1)),
+    ({"updated": 3, "ready": 3, "total": 3}, "bake", (0, 3)),
+])
+def test_ready_pods_are_split_between_the_image_before_and_the_target(point, phase, split):
+    assert model.serving_split(point, phase) == split
+
+
+def test_a_failed_preflight_names_the_cluster_the_stage_and_why_and_refuses_its_wave():
+    failed = preflight(ok=False, reason="unreachable", message="cannot reach the Kubernetes API at https://tg2")
+    report = model.build_report(
+        [entry("c1", 1, change()), entry("c2", 2, {"skipped": True}, pre=failed, wave_failed=["c2"]),
+         entry("c3", 2, {"skipped": True}, wave_failed=["c2"])],
+        run={"kind": "rollout", "waves": [1, 2, 1], "image": "repo/llm:v2"}, fleet=["c1", "c2", "c3", "c4"])
     assert report["outcome"] == "failed"
-    assert report["failed_clusters"] == [{"cluster": "c1", "verdict": "rolled_back", "reason": "crash_loop",
-                                          "message": "pod llm-1 container server: CrashLoopBackOff"}]
-    assert report["clusters"][0]["rolled_back_to"]["original_revision"] == "2"
+    assert report["failed_clusters"] == [{"cluster": "c2", "wave": 2, "stage": "preflight", "verdict": "failed",
+                                          "reason": "unreachable",
+                                          "message": "cannot reach the Kubernetes API at https://tg2"}]
+    c2, c3, c4 = record(report, "c2"), record(report, "c3"), record(report, "c4")
+    assert c2["failed_at"] == pytest.approx(T0 + 0.5) and c2["from"]["image"] == "repo/llm:v1"
+    assert c2["stop_message"].startswith("c2: preflight failed (unreachable), nothing in this wave was changed")
+    assert (c3["verdict"], c3["reason"], c3["wave"]) == ("not_started", "wave_refused", 2)
+    assert "the preflight of c2 failed in this wave" in c3["message"] and c3["stop_message"] is None
+    assert (c4["verdict"], c4["wave"], c4["planned_wave"]) == ("not_started", None, 3)
+    assert c4["message"] == "not started (planned for wave 3): the run stopped when c2 (preflight, unreachable) failed"
+    assert [(w["wave"], w["state"]) for w in report["waves"]] == [(1, "done"), (2, "failed"), (3, "not_started")]
+    assert report["started_at"] == T0
 
 
-def test_outcome_is_succeeded_only_when_every_cluster_completed():
-    ok = [entry("c1", 1, COMPLETE), entry("c2", 2, dict(COMPLETE, verdict="unchanged", changed=False), 1010.0)]
+def test_a_rolled_back_cluster_in_a_wave_with_a_complete_one():
+    report = model.build_report([entry("c1", 1, change()), entry("c2", 1, ROLLED_BACK)], run={"waves": ["100%"]},
+                                fleet=["c1", "c2"])
+    c2 = record(report, "c2")
+    assert (c2["verdict"], c2["stage"], c2["reason"]) == ("rolled_back", "change", "crash_loop")
+    assert c2["rolled_back_to"]["image"] == "repo/llm:v1"
+    assert c2["failed_at"] == pytest.approx(T0 + 2.0 + 3.1)  # change + rollout, before the first rollback point
+    assert c2["stop_message"] == ("c2: rollout of repo/llm:v2 ended rolled_back (crash_loop): pod llm-1 container "
+                                  "server: CrashLoopBackOff. Rolled back to revision 3 (repo/llm:v1). No later wave "
+                                  "starts.")
+    assert [(p["ready_previous"], p["ready_target"]) for p in c2["timeline"]] == [(2, 0), (2, 0), (3, 0)]
+    assert record(report, "c1")["verdict"] == "complete" and report["waves"][0]["state"] == "failed"
+
+
+def test_an_unreachable_host_a_failed_bake_and_an_unexpected_error_each_say_where():
+    unreachable = {"unreachable": True, "msg": "Failed to connect to the host via ssh", "changed": False}
+    bake = {"ok": False, "reason": "bake_image_changed", "message": "serving/llm changed to repo/llm:x",
+            "checked_at": T0 + 30, "timeline": [{"t": T0 + 10, "phase": "bake", "desired": 3, "updated": 3,
+                                                 "ready": 3, "total": 3}]}
+    report = model.build_report([
+        entry("c1", 1, change(), bake=bake),
+        entry("c2", 1, unreachable),
+        entry("c3", 1, None, error={"task": "Change | model_rollout", "message": "boom", "at": T0 + 9}),
+    ], run={"waves": ["100%"]})
+    c1, c2, c3 = (record(report, n) for n in ("c1", "c2", "c3"))
+    assert (c1["stage"], c1["reason"], c1["failed_at"], c1["ended_at"]) == ("bake", "bake_image_changed", T0 + 30, T0 + 30)
+    assert c1["bake"]["timeline"][0]["t"] == pytest.approx(8.0) and c1["bake"]["timeline"][0]["ready_target"] == 3
+    assert c1["stop_message"].startswith("c1: the bake after its rollout failed (bake_image_changed)")
+    assert (c2["stage"], c2["reason"]) == ("change", "unreachable")
+    assert "model_rollout did not run on it: Failed to connect" in c2["message"]
+    assert (c3["stage"], c3["reason"], c3["failed_at"]) == ("error", "error", T0 + 9)
+    assert c3["stop_message"] == "c3: task 'Change | model_rollout' failed: boom. No later wave starts."
+
+
+def test_outcome_is_succeeded_only_when_every_cluster_completed_and_incomplete_while_waves_remain():
+    ok = [entry("c1", 1, change()), entry("c2", 2, dict(change(), verdict="unchanged", changed=False))]
     assert model.build_report(ok)["outcome"] == "succeeded"
-    assert model.build_report(ok, fleet=["c1", "c2", "c3"])["outcome"] == "incomplete"
+    report = model.build_report(ok, run={"waves": [1, 1]}, fleet=["c1", "c2", "c3"])
+    assert report["outcome"] == "incomplete"
+    assert record(report, "c3")["message"] == "not started yet (planned for wave 3)"
     assert model.build_report([])["outcome"] == "incomplete"
 
 
-def test_waves_group_clusters_and_start_with_their_first_cluster():
-    report = model.build_report([entry("c3", 2, COMPLETE, 1012.0), entry("c2", 2, COMPLETE, 1010.0),
-                                 entry("c1", 1, COMPLETE, 1000.0)])
-    assert [r["cluster"] for r in report["clusters"]] == ["c1", "c2", "c3"]
-    assert report["waves"] == [{"wave": 1, "clusters": ["c1"], "started_at": 1000.0},
-                               {"wave": 2, "clusters": ["c2", "c3"], "started_at": 1010.0}]
-    assert report["started_at"] == 1000.0
-
-
-def test_a_failure_before_model_rollout_ran_still_has_a_record():
-    r = model.cluster_record(entry("c1", 1, {"failed": True, "msg": "Failed to connect to the API server"}))
-    assert (r["verdict"], r["reason"], r["message"]) == ("failed", "error", "Failed to connect to the API server")
-    assert r["timeline"] == []
+def test_per_cluster_images_leave_the_run_without_one_image():
+    other = entry("c2", 1, change(), pre=dict(preflight(), target_image="mirror.eu/llm:v2"))
+    report = model.build_report([entry("c1", 1, change()), other], run={"kind": "rollout", "image": "repo/llm:v2"})
+    assert report["image"] is None
+    assert model.headline(report).startswith("rollout of each cluster's own image: succeeded, 2 of 2 clusters done")
 
 
 def test_file_names_carry_the_awx_job_so_slices_do_not_collide():
@@ -81,18 +159,48 @@ def test_file_names_carry_the_awx_job_so_slices_do_not_collide():
     assert "/" not in model.file_stem("../x y", "rollout")
 
 
-def test_summary_names_the_failed_cluster_and_its_reason():
-    report = model.build_report([entry("c1", 1, ROLLED_BACK)], fleet=["c1", "c2"])
+def test_summary_and_headline_name_the_failed_cluster_its_stage_and_cause():
+    report = model.build_report([entry("c1", 1, ROLLED_BACK)], run={"kind": "rollout", "image": "repo/llm:v2",
+                                                                   "waves": [1]}, fleet=["c1", "c2"])
     lines = model.summary_lines(report)
-    assert lines[0].startswith("c1 (wave 1): repo/llm:v2 -> repo/llm:v2: rolled_back (crash_loop): pod llm-1")
-    assert lines[1] == "c2 (wave -): not started"
+    assert lines[0].startswith("c1 (wave 1): repo/llm:v1 -> repo/llm:v2: rolled_back (crash_loop) at change: pod llm-1")
+    assert lines[0].endswith("Serving repo/llm:v1 again (revision 3).")
+    assert lines[1] == "c2 (wave 2): not started (planned for wave 2): the run stopped when c1 (change, crash_loop) failed"
+    assert model.headline(report) == "rollout of repo/llm:v2: failed, 0 of 2 clusters done; c1 failed at change (crash_loop)"
+
+
+def test_the_picture_rows_show_what_served_the_failure_the_rollback_and_the_planned_waves():
+    report = model.build_report([entry("c1", 1, change()), entry("c2", 1, ROLLED_BACK)],
+                                run={"kind": "rollout", "waves": [2, 1]}, fleet=["c1", "c2", "c3"])
+    plan = picture.rows(report)
+    c1, c2, c3 = plan["rows"]
+    assert c1["title"] == "c1   wave 1   complete      repo/llm:v1 \u2192 repo/llm:v2" and c1["failure"] is None
+    assert c1["top"] == 4, "a ready surge pod is above desired and must fit"
+    assert [(p["previous"], p["target"]) for p in c1["points"]] == [(3, 0), (3, 1), (0, 3)]
+    assert c2["failure"] == {"x": pytest.approx(5.1), "label": "change: crash_loop"}
+    assert c2["rollback"][0] == pytest.approx(2.0 + 3.2)
+    assert "serving repo/llm:v1 again (revision 3)" in " ".join(c2["cause"])
+    assert (c3["started"], c3["note"], c3["points"]) == (False, "not started (planned for wave 2)", [])
+    assert c3["title"].startswith("c3   wave 2   not_started")
+    assert [w["wave"] for w in plan["waves"]] == [1]
+
+
+def test_a_preflight_failure_row_says_nothing_changed_and_what_still_serves():
+    failed = preflight(ok=False, reason="locked", message="another rollout holds the lock")
+    row = picture.rows(model.build_report([entry("c1", 1, {"skipped": True}, pre=failed)]))["rows"][0]
+    assert row["note"] == ("preflight failed (locked): nothing on this cluster or in its wave was changed; it still "
+                           "serves repo/llm:v1")
+    assert row["failure"]["label"] == "preflight: locked" and row["cause"] == ["another rollout holds the lock"]
 
 
 @pytest.mark.skipif(not picture.HAS_MATPLOTLIB, reason="matplotlib not installed")
-def test_the_picture_is_a_png_with_one_row_per_cluster(tmp_path):
-    report = model.build_report([entry("c1", 1, ROLLED_BACK)], run={"run_id": "r"}, fleet=["c1", "c2"])
+def test_the_picture_is_a_png_for_every_kind_of_row(tmp_path):
+    failed = preflight(ok=False, reason="locked", message="held")
+    report = model.build_report([entry("c1", 1, ROLLED_BACK), entry("c2", 1, {"skipped": True}, pre=failed),
+                                 entry("c3", 1, dict(change(), verdict="unchanged", timeline=[]))],
+                                run={"run_id": "r", "waves": [3]}, fleet=["c1", "c2", "c3", "c4"])
     path = str(tmp_path / "r.png")
-    assert picture.draw(report, path)
+    assert picture.draw(report, path, model.headline(report))
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
@@ -102,7 +210,7 @@ def test_the_module_writes_json_and_png(tmp_path):
     args = {"ANSIBLE_MODULE_ARGS": {
         "dest": str(tmp_path / "reports"), "run_id": "20260101T000000Z", "image": "repo/llm:v2",
         "waves": [1, 2], "awx": {"job_id": 5}, "fleet": ["c1", "c2", "c3"],
-        "clusters": [entry("c1", 1, COMPLETE), entry("c2", 2, ROLLED_BACK, 1010.0)]}}
+        "clusters": [entry("c1", 1, change()), entry("c2", 2, ROLLED_BACK)]}}
     proc = subprocess.run([sys.executable, "-m", "ansible_collections.modelops.serving.plugins.modules.rollout_report"],
                           input=json.dumps(args), capture_output=True, text=True, check=False,
                           env=dict(os.environ, PYTHONPATH=collections_dir()))
