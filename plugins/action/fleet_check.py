@@ -59,5 +59,5 @@ class ActionModule(ActionBase):
         if not outcome["ok"]:
             result["failed"] = True
             result["msg"] = _scrub("; ".join("%s: %s" % (name, outcome["clusters"][name]["message"])
-                                             for name in outcome["failed"]), secrets)
+                                             for name in outcome["failed_clusters"]), secrets)
         return result

@@ -132,7 +132,7 @@ ok:
   description: Whether every cluster passed.
   returned: always
   type: bool
-failed:
+failed_clusters:
   description: Names of the clusters that did not pass.
   returned: always
   type: list

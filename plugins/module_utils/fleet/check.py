@@ -69,7 +69,7 @@ def _work(params):
 
 
 def run(params, clock=time.time, sleep=time.sleep):
-    """{ok, failed, clusters: {name: outcome}, api_requests} for the check ``params`` asks for."""
+    """{ok, failed_clusters, clusters: {name: outcome}, api_requests} for the check ``params`` asks for."""
     settings = dict((k, params.get(k)) for k in ("name", "namespace", "container", "image", "revision", "max_surge",
                                                  "max_unavailable", "lock_wait_seconds"))
     members = []
@@ -78,10 +78,13 @@ def run(params, clock=time.time, sleep=time.sleep):
         s = dict(settings, image=own, expected=own)
         members.append(fleet_clusters.Cluster(entry["name"], _connection(entry), s, clock=clock, sleep=sleep))
     outcomes = fleet_clusters.check_all(members, _work(params))
+    if params["check"] == "rollout":
+        for c in members:
+            outcomes[c.name].setdefault("target_image", c.s["image"])
     failed = [c.name for c in members if not outcomes[c.name]["ok"]]
     out = {
         "ok": not failed,
-        "failed": failed,
+        "failed_clusters": failed,
         "clusters": outcomes,
         "api_requests": sum(o.get("api_requests") or 0 for o in outcomes.values()),
         "check": params["check"],

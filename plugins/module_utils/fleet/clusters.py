@@ -13,19 +13,28 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import re
 import threading
 import time
 import traceback
 
 from ansible_collections.modelops.serving.plugins.module_utils.fleet import judge
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity, lock, spec, status
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeApi, KubeError, explain, label_selector
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import (
+    CONNECTION_ERRORS,
+    KubeApi,
+    KubeError,
+    explain,
+    label_selector,
+)
 
 # kubernetes.config.load_kube_config sets the client's process-wide default configuration, which
 # get_api_client then copies: building two clients at once could hand one cluster's credentials
 # to the other. Building is quick; only the requests run in parallel.
 _BUILD = threading.Lock()
 LOCK_POLL_SECONDS = 2.0
+# urllib3 names its connection objects in messages: "<...HTTPSConnection object at 0x7f..>: Failed to ..."
+OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-f]+>: ")
 BAKE_WATCH_SECONDS = 60
 
 
@@ -35,6 +44,26 @@ class ClusterError(Exception):
     def __init__(self, reason, message):
         super(ClusterError, self).__init__(message)
         self.reason = reason
+
+
+def _api_client(connection):
+    """kubernetes.core's client configuration (auth options, K8S_AUTH_* variables, kubeconfig), without the
+    dynamic client: that one asks the server for its version and API groups first, and the check needs
+    neither."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as core
+
+    try:
+        build_auth, build_configuration, build_headers = (core._create_auth_spec, core._create_configuration,
+                                                          core._create_headers)
+    except AttributeError:  # another kubernetes.core: its public way, discovery included
+        return core.get_api_client(**connection).client.client
+    import kubernetes
+
+    api_client = kubernetes.client.ApiClient(build_configuration(build_auth(None, **connection)))
+    for header, value in build_headers(None, **connection).items():
+        for one in value if isinstance(value, list) else [value]:
+            api_client.set_default_header(header, one)
+    return api_client
 
 
 def connect(connection):
@@ -54,11 +83,10 @@ def connect(connection):
             api = KubeApi(api_client)
             api.token_renewer = renewer
             return api
-        from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-
         with _BUILD:
-            client = get_api_client(**connection)
-        return KubeApi(client.client.client)
+            return KubeApi(_api_client(connection))
+    except CONNECTION_ERRORS as exc:
+        raise KubeError(str(getattr(exc, "reason", None) or exc))
     except KubeError:
         raise
     except Exception as exc:  # kubeconfig, EKS and client errors all mean: this cluster cannot be reached
@@ -204,7 +232,7 @@ class Cluster:
             problem = judge.bake_problem(deployment, self.s.get("container"), expected_image, self.namespace,
                                          self.deployment_name)
             if deployment is not None:
-                points.append(judge.point(deployment, self.clock()))
+                points.append(judge.point(deployment, self.clock(), self.s.get("container")))
             if problem:
                 return {"timeline": points, "problem": problem, "deployment": deployment}
             left = end - self.clock()
@@ -248,7 +276,7 @@ def describe_error(cluster, exc):
         return exc.reason, str(exc)
     if isinstance(exc, KubeError):
         host = cluster.api.host if cluster.api is not None else "(the configured cluster)"
-        return ("unreachable" if exc.status == 0 else "api_error"), explain(exc, host)
+        return ("unreachable" if exc.status == 0 else "api_error"), OBJECT_REPR.sub("", explain(exc, host))
     return "error", "unexpected %s while checking %s: %s" % (type(exc).__name__, cluster.where(), exc)
 
 

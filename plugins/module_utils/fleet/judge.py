@@ -181,11 +181,13 @@ def bake_problem(deployment, container, expected_image, namespace, name):
     return None
 
 
-def point(deployment, t):
-    """One timeline point (absolute time ``t``, epoch seconds) of a Deployment's replica counts."""
+def point(deployment, t, container=None):
+    """One timeline point (absolute time ``t``, epoch seconds) of a Deployment's replica counts and image."""
     counts = status.progress(deployment)
+    images = dict((c.get("name"), c.get("image")) for c in spec.containers((deployment.get("spec") or {}).get("template")))
+    image = images.get(container) if container else next(iter(images.values()), None)
     return {"t": round(t, 3), "phase": "bake", "desired": counts["desired"], "updated": counts["updated"],
-            "ready": counts["ready"], "available": counts["available"], "total": counts.get("total")}
+            "ready": counts["ready"], "available": counts["available"], "total": counts.get("total"), "image": image}
 
 
 def epoch(value):

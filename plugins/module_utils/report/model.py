@@ -95,7 +95,9 @@ def serving_split(point, phase):
     return previous, ready - previous
 
 
-def _timeline(points, base=0.0):
+def _timeline(points, base=0.0, target_image=None):
+    """Points relative to ``base``, with the ready pods per image; a bake point whose template is
+    another image than the target (another hand changed it) has no split: its pods are of three images."""
     out = []
     for p in points or []:
         p = _dict(p)
@@ -103,11 +105,14 @@ def _timeline(points, base=0.0):
         if t is None:
             continue
         phase = p.get("phase") or "rollout"
-        previous, target = serving_split(p, phase)
+        if target_image and p.get("image") not in (None, target_image):
+            previous, target = None, None
+        else:
+            previous, target = serving_split(p, phase)
         out.append({
             "t": round(t - base, 3), "phase": phase, "desired": p.get("desired"), "updated": p.get("updated"),
             "ready": p.get("ready"), "available": p.get("available"), "unavailable": p.get("unavailable"),
-            "total": p.get("total"), "ready_previous": previous, "ready_target": target,
+            "total": p.get("total"), "ready_previous": previous, "ready_target": target, "image": p.get("image"),
         })
     return out
 
@@ -175,7 +180,8 @@ def _changed_record(entry, cluster, wave, planned_wave, preflight, change, bake,
         message = "unreachable, so model_rollout did not run on it: %s" % message
     ended = started + durations["total"] if started is not None and "total" in durations else None
     failed_at = _failure_moment(started, durations, change.get("timeline")) if verdict not in OK_VERDICTS else None
-    bake_timeline = _timeline(bake.get("timeline"), started or 0.0) if bake else []
+    target_image = entry.get("target_image") or preflight.get("target_image")
+    bake_timeline = _timeline(bake.get("timeline"), started or 0.0, target_image) if bake else []
     if bake and not bake.get("ok", True) and verdict in OK_VERDICTS:
         verdict, stage, reason = "failed", "bake", bake.get("reason") or "bake"
         message = bake.get("message") or "failed during the bake"
@@ -369,8 +375,8 @@ def summary_lines(report):
             lines.append("%s (wave %s): %s" % (r["cluster"], "-" if wave is None else wave, r["message"]))
             continue
         line = "%s (wave %s): %s -> %s: %s (%s)" % (
-            r["cluster"], wave, (r["from"] or {}).get("image"), r.get("target_image") or (r["to"] or {}).get("image"),
-            r["verdict"], r["reason"])
+            r["cluster"], wave, (r["from"] or {}).get("image") or "?",
+            r.get("target_image") or (r["to"] or {}).get("image") or "?", r["verdict"], r["reason"])
         if r["verdict"] not in OK_VERDICTS:
             line += " at %s: %s" % (r["stage"], _sentence(r["message"]))
         if r.get("rolled_back_to"):

@@ -46,11 +46,17 @@ def _x(report, epoch):
 
 
 def _points(report, record):
-    """Timeline points on the run's time axis: the change's, then the bake's."""
+    """Timeline points on the run's time axis: the change's, then the bake's, as long as the split of
+    ready pods per image is known (a bake point after another hand changed the image has none)."""
     base = _x(report, record.get("started_at")) or 0.0
     points = [dict(p, x=round(base + p["t"], 3)) for p in record.get("timeline") or []]
     points += [dict(p, x=round(base + p["t"], 3)) for p in ((record.get("bake") or {}).get("timeline") or [])]
-    return points
+    known = []
+    for p in points:
+        if p.get("ready_previous") is None and p.get("ready_target") is None and known:
+            break
+        known.append(p)
+    return known
 
 
 def _end_of_run(report):
@@ -97,17 +103,22 @@ def cause(record):
 
 
 def _note(record):
+    serving = (record.get("from") or {}).get("image")
+    still = "; it still serves %s" % serving if serving else ""
     if record["verdict"] == "not_started":
+        if record.get("reason") == "wave_refused":
+            return "not changed: its wave (%s) stopped at the preflight%s" % (record.get("wave"), still)
         planned = record.get("planned_wave")
         return "not started" + (" (planned for wave %s)" % planned if planned is not None else "")
     if record.get("stage") == "preflight":
-        serving = (record.get("from") or {}).get("image")
         return "preflight failed (%s): nothing on this cluster or in its wave was changed%s" % (
-            record.get("reason"), "; it still serves %s" % serving if serving else "")
+            record.get("reason"), still)
     if not record.get("timeline"):
         if record["verdict"] == "unchanged":
             return "no change needed: it already served %s" % ((record.get("to") or {}).get("image")
                                                                 or record.get("target_image"))
+        if record.get("reason") == "unreachable":
+            return "model_rollout did not run here: nothing on this cluster was changed%s" % still
         return "no timeline of the change"
     return None
 
@@ -203,13 +214,13 @@ def _draw_row(ax, spec):
     if spec["failure"]:
         x = spec["failure"]["x"]
         ax.axvline(x, color=FAILED_COLOUR, linewidth=2, label="failure (stage: cause)")
-        ax.text(x, spec["top"] + 0.7, " " + spec["failure"]["label"], color=FAILED_COLOUR, fontsize=8,
-                fontweight="bold", va="center", ha="left")
+        right = x > 0.8 * spec["end"]
+        ax.text(x, spec["top"] + 0.7, (spec["failure"]["label"] + " ") if right else (" " + spec["failure"]["label"]),
+                color=FAILED_COLOUR, fontsize=8, fontweight="bold", va="center", ha="right" if right else "left")
     if spec["note"]:
-        at = (spec["failure"]["x"] / spec["end"]) if spec["failure"] and not spec["points"] else 0.0
-        ax.text(min(max(at, 0.01), 0.6), 0.5, "   " + spec["note"], transform=ax.transAxes, ha="left", va="center",
-                color=spec["colour"], fontsize=9)
-    if not spec["started"]:
+        ax.text(0.01, 0.5, spec["note"], transform=ax.transAxes, ha="left", va="center", color=spec["colour"],
+                fontsize=9, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+    if not spec["points"]:
         ax.set_yticks([])
 
 

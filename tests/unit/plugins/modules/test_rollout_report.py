@@ -181,6 +181,9 @@ def test_the_picture_rows_show_what_served_the_failure_the_rollback_and_the_plan
     assert c2["rollback"][0] == pytest.approx(2.0 + 3.2)
     assert "serving repo/llm:v1 again (revision 3)" in " ".join(c2["cause"])
     assert (c3["started"], c3["note"], c3["points"]) == (False, "not started (planned for wave 2)", [])
+    refused = entry("c4", 2, {"skipped": True}, wave_failed=["c5"])
+    assert picture.rows(model.build_report([refused]))["rows"][0]["note"] == (
+        "not changed: its wave (2) stopped at the preflight; it still serves repo/llm:v1")
     assert c3["title"].startswith("c3   wave 2   not_started")
     assert [w["wave"] for w in plan["waves"]] == [1]
 

@@ -81,7 +81,7 @@ def test_one_unreachable_cluster_fails_the_wave_and_every_other_cluster_still_ha
     fleet["tg2"] = FakeApi({DEPLOYMENT: KubeError("connection refused")})
     fleet["tg3"] = FakeApi({DEPLOYMENT: deployment(paused=True)})
     out = check.run(params("rollout", ["tg1", "tg2", "tg3"]))
-    assert not out["ok"] and out["failed"] == ["tg2", "tg3"]
+    assert not out["ok"] and out["failed_clusters"] == ["tg2", "tg3"]
     one, two, three = (out["clusters"][n] for n in ("tg1", "tg2", "tg3"))
     assert (one["ok"], one["plan"], one["target_image"], one["deployment"]["floor"]) == (True, "change", "repo/llm:v2", 2)
     assert (two["reason"], three["reason"]) == ("unreachable", "paused")

@@ -112,5 +112,5 @@ def test_a_baked_cluster_that_stops_serving_its_image_at_full_capacity_fails(d, 
 def test_a_baked_cluster_that_keeps_serving_passes_and_its_counts_are_a_timeline_point():
     d = deployment(image="repo/llm:v2")
     assert judge.bake_problem(d, "server", "repo/llm:v2", "serving", "llm") is None
-    assert judge.point(d, 1000.5) == {"t": 1000.5, "phase": "bake", "desired": 3, "updated": 3, "ready": 3,
-                                      "available": 3, "total": 3}
+    assert judge.point(d, 1000.5, "server") == {"t": 1000.5, "phase": "bake", "desired": 3, "updated": 3, "ready": 3,
+                                                "available": 3, "total": 3, "image": "repo/llm:v2"}
