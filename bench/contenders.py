@@ -138,8 +138,13 @@ class _Playbook:
     name = "?"
     label = "?"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, forks=None):
         self.workdir = workdir
+        # None: as many forks as the wave has clusters (at least Ansible's default 5).
+        self.forks = forks
+        if forks is not None:
+            self.name = "%s (forks %d)" % (type(self).name, forks)
+            self.label = "%s, forks %d" % (type(self).label, forks)
         self.rss_file = os.path.join(workdir, "rss.jsonl")
         self.interpreter = os.path.join(workdir, "python-rss")
         with open(self.interpreter, "w") as f:
@@ -150,6 +155,9 @@ class _Playbook:
     @staticmethod
     def available():
         return True, ""
+
+    def forks_for(self, clusters):
+        return self.forks if self.forks is not None else max(5, clusters)
 
     def inventory(self, targets):
         hosts = {}
@@ -182,7 +190,7 @@ class _Playbook:
             "PYTHONUNBUFFERED": "1",
             "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
             "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORKS": str(max(5, len(targets))),
+            "ANSIBLE_FORKS": str(self.forks_for(len(targets))),
             "ANSIBLE_LOCALHOST_WARNING": "0",
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             "BENCH_RSS_FILE": self.rss_file,
@@ -348,7 +356,7 @@ class RolloutPlaybook(_Playbook):
     def verdict_result(results):
         """model_rollout's own task result; a preflight refusal if nothing was changed."""
         for res in results:
-            if (res[4] or "").startswith("Change | roll out"):
+            if (res[4] or "").split(" : ")[-1].startswith("Change |"):
                 return res
         for res in results:
             if res[2] in ("fatal", "failed"):

@@ -19,7 +19,7 @@ def early(verdict_latency, old_ready_at_done):
     return bool((old_ready_at_done or 0) > 0 or (verdict_latency is not None and verdict_latency < -EARLY_TOLERANCE_S))
 
 
-ORDER = ("kubectl", "k8s", "model_rollout", "rollout.yml")
+ORDER = ("kubectl", "k8s", "model_rollout", "model_rollout (forks 5)", "rollout.yml", "rollout.yml (forks 5)")
 
 
 def _by(records, scenario):
@@ -54,7 +54,8 @@ def summarize(records):
                     "zero_ready_s", "peak_rss_mb", "apiserver_request_total_delta"),
         "failure": ("failure_latency_s", "back_to_full_s", "wall_s", "requests", "cpu_s", "floor", "zero_ready_s",
                     "rollback_floor", "rollback_zero_ready_s"),
-        "wave": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "cpu_s"),
+        "wave": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "requests_per_cluster", "cpu_s",
+                 "first_change_s"),
         "gates": ("gate_s", "gate_checks", "wall_s", "verdict_latency_s", "overhead_s", "rollout_s", "requests",
                   "cpu_s", "peak_rss_mb"),
     }
@@ -173,16 +174,18 @@ def markdown(meta, summ):
     waves = [k for k in summ if k.startswith("wave-")]
     if waves:
         lines += ["## One wave over several clusters", "",
-                  "| clusters | contender | wall s | ratio to kubectl | ratio to 1 cluster | slowest rollout s "
-                  "| API requests |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| clusters | contender | runs | wall s | ratio to kubectl | ratio to 1 cluster | first change s "
+                  "| slowest rollout s | API requests (per cluster) | CPU s |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for scenario in waves:
             for c, row in summ[scenario].items():
-                lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                    scenario[len("wave-"):], c, fmt(row["wall_s"], digits=1), _r(row["ratio"]["wall_s"]),
-                    _r(row.get("wall_vs_one_cluster")), fmt(row["slowest_rollout_s"], digits=1),
-                    fmt(row["requests"], digits=0)))
+                lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s (%s) | %s |" % (
+                    scenario[len("wave-"):], c, row["runs"], fmt(row["wall_s"], digits=1), _r(row["ratio"]["wall_s"]),
+                    _r(row.get("wall_vs_one_cluster")), fmt(row.get("first_change_s"), digits=1),
+                    fmt(row["slowest_rollout_s"], digits=1), fmt(row["requests"], digits=0),
+                    fmt(row.get("requests_per_cluster"), digits=1), fmt(row["cpu_s"], digits=1)))
         lines.append("")
+        lines += fleet_goals(summ)
     gates = [k for k in summ if k.startswith("gates-")]
     if gates:
         lines += gate_markdown(summ, gates)
@@ -192,6 +195,12 @@ def markdown(meta, summ):
     for note in meta.get("notes", []):
         lines.append("- %s" % note)
     return "\n".join(lines) + "\n"
+
+
+def fleet_goals(summ):
+    from bench import fleet
+
+    return fleet.markdown(summ)
 
 
 def gate_markdown(summ, scenarios):

@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=wrong-import-position
-from bench import contenders, ground, report, sagemaker
+from bench import contenders, fleet, ground, report, sagemaker
 from bench.observe import Observer
 from testground import versions as tgversions
 
@@ -53,7 +53,7 @@ class Settings:
         self.sizes = [(3, 1, 1, 1)] if smoke else [(3, 1, 1, reps or 3), (30, "25%", "25%", 2), (100, "25%", "25%", 1)]
         self.failures = ("pullfail",) if smoke else FAILURE_KINDS
         self.failure_reps = 1 if smoke else (reps or 1)
-        self.fleet_sizes = () if smoke else (1, 3, 6)
+        self.fleet_sizes = () if smoke else fleet.SIZES
         self.gate_reps = 1 if smoke else (reps or 5)
         self.warmup = not smoke
 
@@ -346,55 +346,6 @@ def single_cluster(settings, runners, records, notes):
         notes.append("single-cluster work directory: %s" % cluster.workdir)
 
 
-def fleet(settings, runners, records, notes):
-    if not settings.fleet_sizes:
-        return
-    clusters = [ground.BenchCluster("wave%d" % i, cpu_nodes=1, gpu_nodes=0) for i in range(max(settings.fleet_sizes))]
-    subjects = []
-    try:
-        t = time.monotonic()
-        ground.start(clusters)
-        log("%d clusters up in %.1fs" % (len(clusters), time.monotonic() - t))
-        for c in clusters:
-            create_namespace(c)
-            subjects.append(Subject(c, "srv-3", 3, 1, 1, settings).create())
-        for s in subjects:
-            s.settle(180)
-        for n in settings.fleet_sizes:
-            for c in rotated(runners, n):
-                wave = subjects[:n]
-                for s in wave:
-                    s.settle()
-                # One image for the whole wave, as one playbook run takes it.
-                image = next_image()
-                proc, marks = measure(c, wave, lambda s, img=image: img)
-                ends = []
-                for s, m in zip(wave, marks):
-                    s.observer.wait_for(lambda o, img=m["new_image"]: o.complete_with(img), 120)
-                    change_t, _state = s.observer.first_write(proc.start, m["generation"])
-                    done = s.observer.first_complete(change_t or proc.start, m["new_image"])
-                    if done is not None:
-                        s.image = m["new_image"]
-                        ends.append((change_t, done))
-                rec = {
-                    "scenario": "wave-%d" % n, "contender": c.name, "rep": 0, "clusters": n,
-                    "wall_s": round(proc.end - proc.start, 3), "cpu_s": proc.cpu, "exit": proc.returncode,
-                    "completed": len(ends),
-                    "requests": sum(sum(m["requests"].values()) for m in marks),
-                    "slowest_rollout_s": round(max(d - ch for ch, d in ends), 3) if ends else None,
-                    "verdict_latency_s": round(proc.end - max(d for _ch, d in ends), 3) if ends else None,
-                }
-                records.append(rec)
-                log("%-14s wave of %d: wall %.1f s, %d/%d complete" % (c.name, n, rec["wall_s"], len(ends), n))
-    finally:
-        for s in subjects:
-            if s.observer:
-                s.observer.stop()
-        for c in clusters:
-            c.stop()
-        notes.append("fleet work directory: %s" % os.path.dirname(clusters[0].workdir))
-
-
 def gate_settings(model):
     """What the gated contender passes as ``gates``: readiness, model readiness and a smoke inference."""
     return {"runtime": "kserve_v2", "model": model, "port": 8080,
@@ -468,6 +419,11 @@ def gate_overhead(settings, workdir, records, notes):
         cluster.stop()
         server.stop()
         notes.append("gate-overhead work directory: %s" % cluster.workdir)
+
+
+def fleet_subject(cluster, settings):
+    create_namespace(cluster)
+    return Subject(cluster, "srv-3", 3, 1, 1, settings).create()
 
 
 def create_namespace(cluster):
@@ -575,7 +531,8 @@ def main(argv=None):
         if "single" in phases:
             single_cluster(settings, runners, records, meta["notes"])
         if "fleet" in phases:
-            fleet(settings, runners, records, meta["notes"])
+            fleet.run(settings, runners, records, meta["notes"], measure, lambda c: fleet_subject(c, settings), log,
+                      rotated)
         if "gates" in phases:
             gate_overhead(settings, workdir, records, meta["notes"])
         if "peers" in phases:

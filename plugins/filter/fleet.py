@@ -32,6 +32,16 @@ def fleet_waves(spec):
         raise AnsibleFilterError(str(exc))
 
 
+def fleet_wave(batch, hosts, spec):
+    try:
+        number = waves.wave_of_batch(list(hosts), waves.parse(spec), list(batch))
+    except waves.WaveError as exc:
+        raise AnsibleFilterError(str(exc))
+    if number is None:
+        raise AnsibleFilterError("fleet_wave: %s is not a wave of %s" % (list(batch), list(hosts)))
+    return number
+
+
 def _given(value):
     return value is not None and value != ""
 
@@ -64,4 +74,5 @@ def fleet_members(hosts, hostvars):
 
 class FilterModule(object):
     def filters(self):
-        return {"fleet_waves": fleet_waves, "cluster_connection": cluster_connection, "fleet_members": fleet_members}
+        return {"fleet_waves": fleet_waves, "fleet_wave": fleet_wave, "cluster_connection": cluster_connection,
+                "fleet_members": fleet_members}

@@ -80,6 +80,13 @@ options:
     description: Also draw the PNG.
     type: bool
     default: true
+  artifact:
+    description:
+      - Also hand the report, with C(json_path) and C(picture_path), to the run's custom stats under this name, as
+        M(ansible.builtin.set_stats) would (C(per_host=false), C(aggregate=false)), so AWX keeps it as the job's
+        artifact. Files in an execution environment go with the job; the artifact stays. Empty hands nothing over.
+    type: str
+    default: ""
 requirements:
   - matplotlib >= 3.5 (for the picture)
 notes:
@@ -90,7 +97,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Write the report of a rollout of two clusters, one of them rolled out by this play
+- name: Write the report of a rollout of two clusters, one of them rolled out by this play, and hand it to AWX
   modelops.serving.rollout_report:
     dest: "{{ rollout_report_dir }}"
     run_id: "{{ rollout_run_id }}"
@@ -103,15 +110,9 @@ EXAMPLES = r"""
         started_at: 1767268800.5
         target_image: registry.example.com/team/llm:v2
         change: "{{ rollout_result }}"
+    artifact: rollout_report
   run_once: true
   register: report
-
-- name: Hand the report to AWX
-  ansible.builtin.set_stats:
-    data:
-      rollout_report: "{{ report.report }}"
-    per_host: false
-    aggregate: false
 """
 
 RETURN = r"""

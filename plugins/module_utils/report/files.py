@@ -24,6 +24,7 @@ ARGUMENT_SPEC = dict(
     clusters=dict(type="list", elements="dict", required=True),
     fleet=dict(type="list", elements="str", default=[]),
     picture=dict(type="bool", default=True),
+    artifact=dict(type="str", default=""),
 )
 
 
@@ -76,4 +77,8 @@ def write(params):
                                           % result["json_path"])
     except (OSError, ValueError) as exc:
         raise ReportError("cannot write the rollout report to %s: %s" % (params["dest"], exc), result)
+    if params.get("artifact"):
+        # What ansible.builtin.set_stats returns: Ansible keeps it as a run's custom stats, AWX as the job's artifact.
+        artifact = dict(report, json_path=result["json_path"], picture_path=result["picture_path"])
+        result["ansible_stats"] = {"data": {params["artifact"]: artifact}, "per_host": False, "aggregate": False}
     return result

@@ -15,6 +15,14 @@ def test_wave_sizes_for_serial_and_a_clear_error_for_the_rest():
     assert "Wave sizes" in str(err.value) and '"two"' in str(err.value)
 
 
+def test_a_batch_knows_its_wave_number_from_the_hosts_and_sizes_alone():
+    hosts = ["tg1", "tg2", "tg3", "tg4"]
+    assert FILTERS["fleet_wave"](["tg2", "tg3"], hosts, "1, 2") == 2
+    assert FILTERS["fleet_wave"](["tg4"], hosts, [1, 2]) == 3
+    with pytest.raises(AnsibleFilterError):
+        FILTERS["fleet_wave"](["other"], hosts, [1, 2])
+
+
 def test_host_variables_become_connection_options_and_empty_ones_are_left_out():
     conn = FILTERS["cluster_connection"]({"model_server_kubeconfig": "/k", "model_server_context": "tg1",
                                           "model_server_api_key": "", "model_server_validate_certs": False,
