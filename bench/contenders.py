@@ -89,8 +89,12 @@ class Kubectl:
     name = "kubectl"
     label = "kubectl set image + rollout status"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, one_at_a_time=False):
         self.workdir = workdir
+        # Clusters one after the other (a wave of one each), as a script that waits for each would.
+        self.one_at_a_time = one_at_a_time
+        if one_at_a_time:
+            self.name, self.label = "kubectl (one at a time)", self.label + ", one cluster after the other"
 
     @staticmethod
     def available():
@@ -112,10 +116,12 @@ class Kubectl:
                 t.cluster.kubeconfig, t.cluster.context, t.namespace, t.name, t.container, t.image)))
         if len(calls) == 1:
             lines.append(calls[0])
+        elif self.one_at_a_time:
+            lines += ["set -e"] + calls
         else:
             lines += ["rc=0"] + ["%s &" % c for c in calls] + [
                 "for p in $(jobs -p); do wait $p || rc=1; done", "exit $rc"]
-        script = os.path.join(self.workdir, "kubectl-rollout.sh")
+        script = os.path.join(self.workdir, "kubectl-rollout%s.sh" % ("-serial" if self.one_at_a_time else ""))
         with open(script, "w") as f:
             f.write("\n".join(lines) + "\n")
         return Process(["bash", script])
@@ -138,13 +144,18 @@ class _Playbook:
     name = "?"
     label = "?"
 
-    def __init__(self, workdir, forks=None):
+    def __init__(self, workdir, forks=None, one_at_a_time=False):
         self.workdir = workdir
         # None: as many forks as the wave has clusters (at least Ansible's default 5).
         self.forks = forks
+        # One cluster after the other: serial 1, one wave per cluster.
+        self.one_at_a_time = one_at_a_time
         if forks is not None:
             self.name = "%s (forks %d)" % (type(self).name, forks)
             self.label = "%s, forks %d" % (type(self).label, forks)
+        if one_at_a_time:
+            self.name = "%s (one at a time)" % type(self).name
+            self.label = "%s, one cluster after the other" % type(self).label
         self.rss_file = os.path.join(workdir, "rss.jsonl")
         self.interpreter = os.path.join(workdir, "python-rss")
         with open(self.interpreter, "w") as f:
@@ -180,8 +191,10 @@ class _Playbook:
     def play(self, tasks):
         path = os.path.join(self.workdir, "%s-play.yml" % self.name)
         with open(path, "w") as f:
-            yaml.safe_dump([{"name": self.label, "hosts": "all", "gather_facts": False, "tasks": tasks}], f,
-                           sort_keys=False)
+            play = {"name": self.label, "hosts": "all", "gather_facts": False, "tasks": tasks}
+            if self.one_at_a_time:
+                play["serial"] = 1
+            yaml.safe_dump([play], f, sort_keys=False)
         return path
 
     def run_playbook(self, playbook, targets, extra=()):
@@ -342,13 +355,13 @@ class RolloutPlaybook(_Playbook):
 
     def launch(self, targets, failure_wait=None):
         del failure_wait
-        # One wave over all clusters, no bake window (a deliberate wait the benchmark would only add
+        # One wave over all clusters (or waves of one), no bake window (a deliberate wait the benchmark would only add
         # to every figure); everything else as the playbook defaults it, report picture included.
         # The playbook's vars_files outrank host vars: what every cluster shares goes in as extra vars.
         t0 = targets[0]
         extra = {"model_server_image": t0.image, "model_server_name": t0.name, "model_server_namespace": t0.namespace,
                  "model_server_container_name": t0.container,
-                 "rollout_waves": ["100%"], "rollout_bake_seconds": 0,
+                 "rollout_waves": [1] if self.one_at_a_time else ["100%"], "rollout_bake_seconds": 0,
                  "rollout_report_dir": os.path.join(self.workdir, "reports")}
         return self.run_playbook(ROLLOUT_PLAYBOOK, targets, ["-e", json.dumps(extra)])
 

@@ -19,7 +19,8 @@ def early(verdict_latency, old_ready_at_done):
     return bool((old_ready_at_done or 0) > 0 or (verdict_latency is not None and verdict_latency < -EARLY_TOLERANCE_S))
 
 
-ORDER = ("kubectl", "k8s", "model_rollout", "model_rollout (forks 5)", "rollout.yml", "rollout.yml (forks 5)")
+ORDER = ("kubectl", "kubectl (one at a time)", "k8s", "model_rollout", "model_rollout (forks 5)",
+         "model_rollout (one at a time)", "rollout.yml", "rollout.yml (forks 5)", "rollout.yml (one at a time)")
 
 
 def _by(records, scenario):
@@ -54,8 +55,10 @@ def summarize(records):
                     "zero_ready_s", "peak_rss_mb", "apiserver_request_total_delta"),
         "failure": ("failure_latency_s", "back_to_full_s", "wall_s", "requests", "cpu_s", "floor", "zero_ready_s",
                     "rollback_floor", "rollback_zero_ready_s"),
-        "wave": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "requests_per_cluster", "cpu_s",
+        "wave-": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "requests_per_cluster", "cpu_s",
                  "first_change_s"),
+        "waves-": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "requests_per_cluster", "cpu_s",
+                   "first_change_s"),
         "gates": ("gate_s", "gate_checks", "wall_s", "verdict_latency_s", "overhead_s", "rollout_s", "requests",
                   "cpu_s", "peak_rss_mb"),
     }
@@ -73,7 +76,7 @@ def summarize(records):
                 row["expected_floor"] = runs[0].get("expected_floor")
                 row["verdicts"] = sorted(set("%s/%s" % (r.get("verdict"), r.get("reason")) for r in runs))
                 table[c] = row
-            ref = table.get(GATE_REFERENCE if prefix == "gates" else REFERENCE, {})
+            ref = table.get({"gates": GATE_REFERENCE, "waves-": REFERENCE + " (one at a time)"}.get(prefix, REFERENCE), {})
             for row in table.values():
                 row["ratio"] = {f: ratio(row.get(f), ref.get(f)) for f in names}
             if prefix == "gates":
@@ -171,7 +174,7 @@ def markdown(meta, summ):
                     _r(rt["back_to_full_s"]), _min(row.get("floor")), _min(row.get("rollback_floor")),
                     row["expected_floor"], fmt(row["requests"], digits=0), _r(rt["requests"])))
         lines.append("")
-    waves = [k for k in summ if k.startswith("wave-")]
+    waves = [k for k in summ if k.startswith("wave-")] + [k for k in summ if k.startswith("waves-")]
     if waves:
         lines += ["## One wave over several clusters", "",
                   "| clusters | contender | runs | wall s | ratio to kubectl | ratio to 1 cluster | first change s "
@@ -180,7 +183,7 @@ def markdown(meta, summ):
         for scenario in waves:
             for c, row in summ[scenario].items():
                 lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s (%s) | %s |" % (
-                    scenario[len("wave-"):], c, row["runs"], fmt(row["wall_s"], digits=1), _r(row["ratio"]["wall_s"]),
+                    scenario.split("-", 1)[1].replace("x1", " waves of 1"), c, row["runs"], fmt(row["wall_s"], digits=1), _r(row["ratio"]["wall_s"]),
                     _r(row.get("wall_vs_one_cluster")), fmt(row.get("first_change_s"), digits=1),
                     fmt(row["slowest_rollout_s"], digits=1), fmt(row["requests"], digits=0),
                     fmt(row.get("requests_per_cluster"), digits=1), fmt(row["cpu_s"], digits=1)))

@@ -18,6 +18,13 @@ import os
 from ansible.plugins.action import ActionBase
 from ansible_collections.modelops.serving.plugins.module_utils.fleet import check
 
+try:
+    # Ansible loads this plugin once per run in its own process, before it forks the task's workers:
+    # imported here, the client comes with every wave's worker instead of being imported by each.
+    import kubernetes.client  # noqa: F401  pylint: disable=unused-import
+except ImportError:  # said in the task's result, where it is needed
+    pass
+
 
 def _scrub(value, secrets):
     """``value`` with every secret replaced, in case an error message quoted one."""

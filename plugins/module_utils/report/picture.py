@@ -20,6 +20,8 @@ __metaclass__ = type
 import textwrap
 
 try:
+    # Imported with the module: the report's action plugin is loaded once per run in Ansible's own
+    # process, so every wave's worker has matplotlib already.
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a controller or in an execution environment
