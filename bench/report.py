@@ -47,6 +47,10 @@ def _figures(runs, fields):
     return {f: summary([r.get(f) for r in runs]) for f in fields}
 
 
+WAVE_FIELDS = ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "requests_per_cluster", "cpu_s",
+               "first_change_s")
+
+
 def summarize(records):
     """{scenario: {contender: {figure: {median, min, max, n}, ...}}} with ratios to kubectl."""
     out = {}
@@ -55,10 +59,8 @@ def summarize(records):
                     "zero_ready_s", "peak_rss_mb", "apiserver_request_total_delta"),
         "failure": ("failure_latency_s", "back_to_full_s", "wall_s", "requests", "cpu_s", "floor", "zero_ready_s",
                     "rollback_floor", "rollback_zero_ready_s"),
-        "wave-": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "requests_per_cluster", "cpu_s",
-                 "first_change_s"),
-        "waves-": ("wall_s", "slowest_rollout_s", "verdict_latency_s", "requests", "requests_per_cluster", "cpu_s",
-                   "first_change_s"),
+        "wave-": WAVE_FIELDS,
+        "waves-": WAVE_FIELDS,
         "gates": ("gate_s", "gate_checks", "wall_s", "verdict_latency_s", "overhead_s", "rollout_s", "requests",
                   "cpu_s", "peak_rss_mb"),
     }

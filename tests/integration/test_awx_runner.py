@@ -56,7 +56,7 @@ def survey(site, **answers):
     return values
 
 
-def inventory(clusters=CLUSTERS, contexts=True):
+def inventory(clusters=tuple(CLUSTERS), contexts=True):
     """An AWX inventory of the clusters: waves as groups, contexts as host variables, no credentials."""
     def host(c):
         return {"model_server_context": PREFIX + c} if contexts else {}

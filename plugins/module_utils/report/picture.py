@@ -117,8 +117,8 @@ def _note(record):
             record.get("reason"), still)
     if not record.get("timeline"):
         if record["verdict"] == "unchanged":
-            return "no change needed: it already served %s" % ((record.get("to") or {}).get("image")
-                                                                or record.get("target_image"))
+            served = (record.get("to") or {}).get("image") or record.get("target_image")
+            return "no change needed: it already served %s" % served
         if record.get("reason") == "unreachable":
             return "model_rollout did not run here: nothing on this cluster was changed%s" % still
         return "no timeline of the change"
@@ -150,10 +150,10 @@ def row(report, record, end):
         "end": end,
         "top": top,
         "floor": record.get("floor") if points and record.get("desired") else None,
-        "failure": {"x": _x(report, record.get("failed_at")), "label": "%s: %s" % (record.get("stage"),
-                                                                                  record.get("reason"))}
+        "failure": {"x": _x(report, record.get("failed_at")),
+                    "label": "%s: %s" % (record.get("stage"), record.get("reason"))}
         if failed and record.get("failed_at") is not None else None,
-        "rollback": (min(rollback), max(max(rollback), min(rollback) + 0.3)) if rollback else None,
+        "rollback": (min(rollback), max(rollback + [min(rollback) + 0.3])) if rollback else None,
         "bake": (min(bake), max(known or max(bake), min(bake) + 0.3)) if bake else None,
     }
 

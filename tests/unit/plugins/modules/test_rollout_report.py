@@ -160,8 +160,8 @@ def test_file_names_carry_the_awx_job_so_slices_do_not_collide():
 
 
 def test_summary_and_headline_name_the_failed_cluster_its_stage_and_cause():
-    report = model.build_report([entry("c1", 1, ROLLED_BACK)], run={"kind": "rollout", "image": "repo/llm:v2",
-                                                                   "waves": [1]}, fleet=["c1", "c2"])
+    run = {"kind": "rollout", "image": "repo/llm:v2", "waves": [1]}
+    report = model.build_report([entry("c1", 1, ROLLED_BACK)], run=run, fleet=["c1", "c2"])
     lines = model.summary_lines(report)
     assert lines[0].startswith("c1 (wave 1): repo/llm:v1 -> repo/llm:v2: rolled_back (crash_loop) at change: pod llm-1")
     assert lines[0].endswith("Serving repo/llm:v1 again (revision 3).")
