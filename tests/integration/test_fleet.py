@@ -328,14 +328,16 @@ def test_a_bearer_token_never_shows_in_verbose_output(fleet):
                            env=env_for(fleet, K8S_AUTH_API_KEY=token))
     assert "Status | read every cluster" in out
     assert token not in out and token[10:] not in out
-    # The same token as a host variable reaches fleet_check and model_rollout as an option.
+    # The same token as a host variable reaches fleet_check and model_rollout as an option (the apiserver
+    # takes the kubeconfig's client certificate first, so the runs go through).
     inventory = site.inventory({"tg1": {"model_server_api_key": token}})
     for name, extravars in (("status.yml", site.extravars()),
                             ("rollout.yml", site.extravars(model_server_image="repo/llm:v2", rollout_waves=["100%"]))):
         rc, out = run_playbook(fleet, name, extravars, args=["-vvv"], inventory=inventory)
-        assert rc == 2, out  # the apiserver rejects the token: tg1 fails, and says so
-        assert "401" in out or "Unauthorized" in out, out
+        assert rc == 0, out
         assert token not in out and token[10:] not in out, name
+    # model_rollout got it, as its no_log option: -vvv shows the option masked
+    assert '"api_key": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in out
     for path in site.reports():
         with open(path) as f:
             assert token not in f.read()

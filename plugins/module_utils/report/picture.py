@@ -48,11 +48,15 @@ def _x(report, epoch):
 
 
 def _points(report, record):
-    """Timeline points on the run's time axis: the change's, then the bake's, as long as the split of
-    ready pods per image is known (a bake point after another hand changed the image has none)."""
+    """Timeline points on the run's time axis: the change's, then the bake's."""
     base = _x(report, record.get("started_at")) or 0.0
     points = [dict(p, x=round(base + p["t"], 3)) for p in record.get("timeline") or []]
-    points += [dict(p, x=round(base + p["t"], 3)) for p in ((record.get("bake") or {}).get("timeline") or [])]
+    return points + [dict(p, x=round(base + p["t"], 3)) for p in ((record.get("bake") or {}).get("timeline") or [])]
+
+
+def _known(points):
+    """The points up to the first whose split of ready pods per image is not known (after another hand
+    changed the image during a bake, pods are of three images)."""
     known = []
     for p in points:
         if p.get("ready_previous") is None and p.get("ready_target") is None and known:
@@ -127,15 +131,18 @@ def _note(record):
 
 def row(report, record, end):
     """What one cluster's row shows; x values are seconds since the report's start."""
-    points = _points(report, record)
+    every = _points(report, record)
+    points = _known(every)
     known = _x(report, record.get("ended_at"))
-    if points:
+    if points and len(points) < len(every):
+        known = every[len(points)]["x"]  # from then on, pods are not of these two images only
+    elif points:
         known = max(known if known is not None else points[-1]["x"], points[-1]["x"])
     top = max([record.get("desired") or 0, 1] + [max(p.get("desired") or 0, p.get("updated") or 0, p.get("total") or 0,
                                                      (p.get("ready_previous") or 0) + (p.get("ready_target") or 0))
                                                  for p in points])
-    rollback = [p["x"] for p in points if p.get("phase") == "rollback"]
-    bake = [p["x"] for p in points if p.get("phase") == "bake"]
+    rollback = [p["x"] for p in every if p.get("phase") == "rollback"]
+    bake = [p["x"] for p in every if p.get("phase") == "bake"]
     failed = record["verdict"] not in OK + ("not_started",)
     return {
         "cluster": record["cluster"],
@@ -147,6 +154,8 @@ def row(report, record, end):
         "points": [{"x": p["x"], "previous": p.get("ready_previous") or 0, "target": p.get("ready_target") or 0,
                     "desired": p.get("desired")} for p in points] if record["verdict"] != "not_started" else [],
         "known_until": known,
+        # The last state seen, drawn faint to the end of the run; not when the last look saw another image.
+        "last_seen": bool(points) and len(points) == len(every),
         "end": end,
         "top": top,
         "floor": record.get("floor") if points and record.get("desired") else None,
@@ -183,7 +192,10 @@ def _stack(ax, spec):
     points = spec["points"]
     known = spec["known_until"]
     # Solid while the run watched; the last state faint after, up to the end of the run.
-    for part, stop, alpha, labelled in ((points, known, 0.85, True), (points[-1:], max(spec["end"], known), 0.3, False)):
+    parts = [(points, known, 0.85, True)]
+    if spec["last_seen"]:
+        parts.append((points[-1:], max(spec["end"], known), 0.3, False))
+    for part, stop, alpha, labelled in parts:
         xs = [p["x"] for p in part] + [stop]
         if not labelled:
             xs[0] = known

@@ -188,6 +188,18 @@ def test_the_picture_rows_show_what_served_the_failure_the_rollback_and_the_plan
     assert [w["wave"] for w in plan["waves"]] == [1]
 
 
+def test_a_bake_that_saw_another_image_at_once_still_shows_its_span_but_no_split_of_it():
+    bake = {"ok": False, "reason": "bake_image_changed", "message": "changed", "checked_at": T0 + 9,
+            "timeline": [{"t": T0 + 8, "phase": "bake", "desired": 3, "updated": 1, "ready": 3, "total": 4,
+                          "image": "repo/llm:other"}]}
+    report = model.build_report([entry("c1", 1, change(), bake=bake)])
+    assert report["clusters"][0]["bake"]["timeline"][0]["ready_target"] is None
+    row = picture.rows(report)["rows"][0]
+    assert row["bake"][0] == pytest.approx(8.0)
+    assert [p["x"] for p in row["points"]] == [pytest.approx(2.1), pytest.approx(4.0), pytest.approx(6.1)]
+    assert (row["known_until"], row["last_seen"]) == (pytest.approx(8.0), False)
+
+
 def test_a_preflight_failure_row_says_nothing_changed_and_what_still_serves():
     failed = preflight(ok=False, reason="locked", message="another rollout holds the lock")
     row = picture.rows(model.build_report([entry("c1", 1, {"skipped": True}, pre=failed)]))["rows"][0]
