@@ -39,9 +39,8 @@ def run(settings, runners, records, notes, measure, subject, log, rotated):
     phase = contenders_for(runners, runners[0].workdir)
     clusters, subjects = [], []
     try:
+        one_at_a_time_done = False
         for n in settings.fleet_sizes:
-            if n == 6 and ONE_AT_A_TIME <= len(subjects):
-                waves_of_one(runners[0].workdir, subjects[:ONE_AT_A_TIME], records, measure, log, rotated)
             # Only as many clusters run as the wave needs: idle control planes cost CPU too.
             more = [ground.BenchCluster("wave%d" % i, cpu_nodes=1, gpu_nodes=0) for i in range(len(clusters), n)]
             if more:
@@ -53,6 +52,9 @@ def run(settings, runners, records, notes, measure, subject, log, rotated):
                 for s in subjects[-len(more):]:
                     s.settle(180)
                 log("%d clusters up (%d new in %.1fs)" % (len(clusters), len(more), time.monotonic() - t))
+            if not one_at_a_time_done and len(subjects) >= ONE_AT_A_TIME:
+                waves_of_one(runners[0].workdir, subjects[:ONE_AT_A_TIME], records, measure, log, rotated)
+                one_at_a_time_done = True
             for rep in range(REPS.get(n, 1)):
                 for c in rotated(phase, n + rep):
                     if (c.name.endswith("(forks %d)" % DEFAULT_FORKS)) and n <= DEFAULT_FORKS:
