@@ -63,6 +63,12 @@ class ActionModule(ActionBase):
             return result
         result.update(_scrub(outcome, secrets))
         result["changed"] = False
+        forks = (task_vars or {}).get("ansible_forks")
+        if isinstance(forks, int) and len(params["clusters"]) > forks:
+            # Said where people look: a wave wider than forks is not rolled at once.
+            result["warnings"] = ["%d clusters in this wave and forks is %d: at most %d roll at once, the others "
+                                  "wait for a free fork. Raise --forks (or the AWX job template's forks) to roll "
+                                  "them together." % (len(params["clusters"]), forks, forks)]
         if not outcome["ok"]:
             result["failed"] = True
             result["msg"] = _scrub("; ".join("%s: %s" % (name, outcome["clusters"][name]["message"])

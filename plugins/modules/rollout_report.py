@@ -80,6 +80,13 @@ options:
     description: Also draw the PNG.
     type: bool
     default: true
+  picture_when:
+    description:
+      - C(always) draws the PNG with every report; C(final) only once the outcome is final (C(succeeded) or
+        C(failed)): after a run's last wave, or the wave where it stops. The JSON is written every time.
+    type: str
+    default: always
+    choices: [always, final]
   artifact:
     description:
       - Also hand the report, with C(json_path) and C(picture_path), to the run's custom stats under this name, as
@@ -122,7 +129,7 @@ json_path:
   type: str
   sample: /var/tmp/rollout-reports/rollout-20260101T120000Z.json
 picture_path:
-  description: Path of the PNG, or null when it was not drawn.
+  description: Path of the PNG, or null when it was not drawn (this time).
   returned: always
   type: str
   sample: /var/tmp/rollout-reports/rollout-20260101T120000Z.png

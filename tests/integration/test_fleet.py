@@ -99,6 +99,18 @@ def test_any_limit_or_target_rolls_exactly_those_clusters_and_reports_them(fleet
     assert [w["clusters"] for w in report["waves"]] == [selected[:1]] + ([selected[1:]] if selected[1:] else [])
 
 
+def test_a_wave_wider_than_forks_says_so_and_the_report_shows_when_each_cluster_really_changed(fleet):
+    site = Site(fleet, ready_delay="2s")
+    rc, out = run_playbook(fleet, "rollout.yml", site.extravars(model_server_image="repo/llm:v2",
+                                                                rollout_waves=["100%"]), ["--forks", "1"])
+    assert rc == 0, out
+    assert "3 clusters in this wave and forks is 1: at most 1 roll at once" in out
+    by = site.report()["by_cluster"]
+    starts = sorted((by[c]["started_at"], by[c]["ended_at"]) for c in CLUSTERS)
+    # one fork: each cluster's change began after the one before it had ended
+    assert starts[1][0] >= starts[0][1] and starts[2][0] >= starts[1][1], starts
+
+
 def test_rollback_and_status_with_a_limit_touch_and_show_only_those_clusters(fleet):
     site = Site(fleet)
     rc, out = run_playbook(fleet, "rollout.yml", site.extravars(model_server_image="repo/llm:v2"))

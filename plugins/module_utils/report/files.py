@@ -24,6 +24,7 @@ ARGUMENT_SPEC = dict(
     clusters=dict(type="list", elements="dict", required=True),
     fleet=dict(type="list", elements="str", default=[]),
     picture=dict(type="bool", default=True),
+    picture_when=dict(type="str", default="always", choices=["always", "final"]),
     artifact=dict(type="str", default=""),
 )
 
@@ -68,7 +69,7 @@ def write(params):
     try:
         os.makedirs(params["dest"], exist_ok=True)
         _replace(result["json_path"], _write_json(report))
-        if params.get("picture", True):
+        if params.get("picture", True) and (params.get("picture_when") != "final" or report["outcome"] != "incomplete"):
             drawn = _replace(stem + ".png", lambda tmp: picture.draw(report, tmp, result["headline"]), suffix=".png")
             if drawn:
                 result["picture_path"] = stem + ".png"

@@ -61,10 +61,16 @@ def epoch_of(text):
 
 
 def change_started_at(change):
-    """When model_rollout started on this cluster, from the Lease holder identity the run gave it."""
-    identity = _dict(_dict(_dict(change).get("invocation")).get("module_args")).get("lock_identity")
-    match = IDENTITY_TIME.search(str(identity or ""))
-    return epoch_of(match.group(1)) if match else None
+    """When model_rollout started on this cluster, from the Lease holder identity the run gave it
+    (model_rollout returns it as ``lock.holder``; its invocation has it too)."""
+    change = _dict(change)
+    identities = (_dict(change.get("lock")).get("holder"),
+                  _dict(_dict(change.get("invocation")).get("module_args")).get("lock_identity"))
+    for identity in identities:
+        match = IDENTITY_TIME.search(str(identity or ""))
+        if match:
+            return epoch_of(match.group(1))
+    return None
 
 
 def _ran(change):

@@ -28,7 +28,7 @@ def change(verdict="complete", at=T0 + 2.0, **more):
             {"t": 0.1, "phase": "rollout", "desired": 3, "updated": 1, "ready": 3, "available": 3, "total": 4},
             {"t": 2.0, "phase": "rollout", "desired": 3, "updated": 1, "ready": 4, "available": 4, "total": 4},
             {"t": 4.1, "phase": "rollout", "desired": 3, "updated": 3, "ready": 3, "available": 3, "total": 3}],
-        "invocation": {"module_args": {"lock_identity": identity(at)}},
+        "lock": {"lease": "modelops-rollout-llm", "holder": identity(at)},
     }
     result.update(more)
     return result
@@ -67,6 +67,13 @@ def test_a_complete_cluster_reads_from_target_verdict_start_and_which_image_serv
     assert r["floor"] == 2
     # 4 ready with 1 new pod: the surge pod is ready, and the image before is credited first
     assert [(p["ready_previous"], p["ready_target"]) for p in r["timeline"]] == [(3, 0), (3, 1), (0, 3)]
+
+
+def test_the_start_of_a_change_comes_from_its_lease_holder_or_its_invocation():
+    assert model.change_started_at({"lock": {"holder": identity(T0 + 3.5)}}) == pytest.approx(T0 + 3.5)
+    assert model.change_started_at({"invocation": {"module_args": {"lock_identity": identity(T0 + 1)}}}) == \
+        pytest.approx(T0 + 1)
+    assert model.change_started_at({"lock": {"holder": "someone@else/pid-1/abc"}}) is None
 
 
 @pytest.mark.parametrize("point, phase, split", [
@@ -218,6 +225,24 @@ def test_the_picture_is_a_png_for_every_kind_of_row(tmp_path):
     assert picture.draw(report, path, model.headline(report))
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_with_picture_when_final_the_png_waits_for_a_final_outcome(tmp_path):
+    from ansible_collections.modelops.serving.plugins.module_utils.report import files
+
+    params = {"dest": str(tmp_path), "run_id": "r1", "kind": "rollout", "waves": [1, 1], "fleet": ["c1", "c2"],
+              "picture": True, "picture_when": "final", "artifact": "rollout_report",
+              "clusters": [entry("c1", 1, change())]}
+    first = files.write(params)
+    assert (first["outcome"], first["picture_path"]) == ("incomplete", None)
+    assert os.path.exists(first["json_path"])
+    assert first["ansible_stats"] == {"data": {"rollout_report": dict(first["report"], json_path=first["json_path"],
+                                                                      picture_path=None)},
+                                      "per_host": False, "aggregate": False}
+    last = files.write(dict(params, clusters=params["clusters"] + [entry("c2", 2, change())]))
+    assert last["outcome"] == "succeeded"
+    if picture.HAS_MATPLOTLIB:
+        assert last["picture_path"] and os.path.exists(last["picture_path"])
 
 
 def test_the_module_writes_json_and_png(tmp_path):
