@@ -83,7 +83,7 @@ options:
   picture_when:
     description:
       - C(always) draws the PNG with every report; C(final) only once the outcome is final (C(succeeded) or
-        C(failed)): after a run's last wave, or the wave where it stops. The JSON is written every time.
+        C(failed)), after a run's last wave or the wave where it stops. The JSON is written every time.
     type: str
     default: always
     choices: [always, final]
