@@ -99,7 +99,7 @@ options:
     default: 0
 notes:
   - The account needs get on Deployments and Leases, list on ReplicaSets (rollback), watch on Deployments (bake), and
-    list on nodes and pods for the GPU room check; see C(docs/rbac/model-rollout.yml).
+    list on nodes and pods for the GPU room check; C(docs/rbac.md) has the Roles.
   - The task fails when any cluster fails its check; the result still has every cluster's outcome.
 """
 
