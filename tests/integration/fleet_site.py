@@ -14,7 +14,7 @@ import uuid
 
 import yaml
 
-from tests.integration.conftest import deployment_manifest, wait_for
+from tests.helpers.kube import deployment_manifest, wait_for
 from testground.cluster import Fleet
 from testground.collection import REPO_ROOT, ansible_env, collections_dir
 

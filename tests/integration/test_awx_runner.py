@@ -14,7 +14,7 @@ import tempfile
 import pytest
 import yaml
 
-from tests.integration.conftest import wait_for
+from tests.helpers.kube import wait_for
 from tests.integration.awx_controller import BearerTokenCredential, Credential, Job, shipped_configuration
 from tests.integration.fleet_site import CLUSTERS, PREFIX, Site, start_fleet
 from testground.collection import REPO_ROOT, collections_dir

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import wait_for
+from tests.helpers.kube import wait_for
 from tests.integration.fleet_site import (
     CLUSTERS,
     PREFIX,
