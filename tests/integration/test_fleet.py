@@ -129,6 +129,37 @@ def test_rollback_and_status_with_a_limit_touch_and_show_only_those_clusters(fle
     assert "tg1  " not in out
 
 
+def test_rollback_and_status_with_an_excluding_limit_or_a_target_touch_and_show_only_those_clusters(fleet):
+    site = Site(fleet)
+    rc, out = run_playbook(fleet, "rollout.yml", site.extravars(model_server_image="repo/llm:v2"))
+    assert rc == 0, out
+
+    before = site.versions()
+    rc, out = run_playbook(fleet, "rollback.yml", site.extravars(), ["--limit", "!wave_1"])
+    assert rc == 0, out
+    assert site.complete("tg2", "repo/llm:v1") and site.complete("tg3", "repo/llm:v1")
+    assert site.deployment("tg1").metadata.resource_version == before["tg1"], "tg1 was touched"
+    assert [(r["cluster"], r["verdict"]) for r in site.report("rollback")["clusters"]] == [
+        ("tg2", "complete"), ("tg3", "complete")]
+
+    rc, out = run_playbook(fleet, "status.yml", site.extravars(rollout_target="wave_1"))
+    assert rc == 0, out
+    assert "tg1  repo/llm:v2  2  complete" in out and "tg2  " not in out and "tg3  " not in out
+    rc, out = run_playbook(fleet, "status.yml", site.extravars(), ["--limit", "!wave_1"])
+    assert rc == 0, out
+    assert "tg2  repo/llm:v1  3  complete" in out and "tg3  repo/llm:v1  3  complete" in out and "tg1  " not in out
+
+    before = site.versions()
+    rc, out = run_playbook(fleet, "rollback.yml", site.extravars(rollout_target="wave_1"))
+    assert rc == 0, out
+    assert site.complete("tg1", "repo/llm:v1")
+    assert [site.deployment(c).metadata.resource_version for c in ("tg2", "tg3")] == [before["tg2"], before["tg3"]]
+    [_first, second] = site.reports("rollback")
+    with open(second) as f:
+        assert [(r["cluster"], r["target_image"], r["verdict"]) for r in json.load(f)["clusters"]] == [
+            ("tg1", "repo/llm:v1", "complete")]
+
+
 def test_a_target_that_the_limit_leaves_empty_fails_before_anything(fleet):
     site = Site(fleet)
     before = site.versions()
