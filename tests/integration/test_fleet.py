@@ -315,6 +315,12 @@ def test_killed_mid_wave_then_rerun_converges_without_a_double_rollout(fleet):
     os.killpg(run.proc.pid, signal.SIGKILL)
     run.wait(30)
     assert not site.complete("tg2", "repo/llm:v2"), "killed too late to test a resume"
+    # The killed run's report, last written after wave 1, does not claim tg2 is untouched.
+    [killed] = site.reports()
+    with open(killed) as f:
+        tg2 = dict((r["cluster"], r) for r in json.load(f)["clusters"])["tg2"]
+    assert tg2["verdict"] == "not_started" and tg2["message"].startswith(
+        "no verdict yet (planned for wave 2): this report was written after wave 1;"), tg2["message"]
 
     rc, out = run_playbook(fleet, "rollout.yml", extravars)
     assert rc == 0, out

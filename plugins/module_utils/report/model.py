@@ -262,9 +262,10 @@ def build_report(entries, run=None, fleet=None):
     plan = _planned(names, run.get("waves"))
     records = [cluster_record(by_name.get(n, {"cluster": n}), plan.get(n)) for n in names]
     stopped = [r for r in records if r["verdict"] not in OK_VERDICTS + (NOT_STARTED,)]
+    last_wave = max([r["wave"] for r in records if r["wave"] is not None] or [None], key=lambda w: w or 0)
     for r in records:
         if r["verdict"] == NOT_STARTED and r["stage"] is None and r["reason"] == NOT_STARTED:
-            r["message"] = _why_not_started(r, stopped)
+            r["message"] = _why_not_started(r, stopped, last_wave)
     records.sort(key=lambda r: (_wave_key(r), r["cluster"]))
     for r in records:
         r["stop_message"] = stop_message(r, run.get("kind") or "rollout")
@@ -317,13 +318,19 @@ def _wave_key(record):
     return (wave is None, wave or 0)
 
 
-def _why_not_started(record, stopped):
+def _why_not_started(record, stopped, last_wave=None):
     planned = record.get("planned_wave")
     where = " (planned for wave %s)" % planned if planned is not None else ""
     if stopped:
         return "not started%s: the run stopped when %s failed" % (
             where, ", ".join("%s (%s, %s)" % (r["cluster"], r["stage"], r["reason"]) for r in stopped))
-    return "not started yet%s" % where
+    # The report is written once per wave: a run killed inside a later wave leaves this record as it was,
+    # so the message must not claim the cluster is untouched, only that no verdict reached the report.
+    if last_wave is None:
+        return "not started yet%s" % where
+    return ("no verdict yet%s: this report was written after wave %s; if the run is no longer going, it stopped "
+            "before this cluster's verdict and it may have changed (playbooks/status.yml shows what it serves)"
+            % (where, last_wave))
 
 
 def _waves(records):

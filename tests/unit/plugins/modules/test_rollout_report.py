@@ -149,7 +149,11 @@ def test_outcome_is_succeeded_only_when_every_cluster_completed_and_incomplete_w
     assert model.build_report(ok)["outcome"] == "succeeded"
     report = model.build_report(ok, run={"waves": [1, 1]}, fleet=["c1", "c2", "c3"])
     assert report["outcome"] == "incomplete"
-    assert record(report, "c3")["message"] == "not started yet (planned for wave 3)"
+    assert record(report, "c3")["message"] == (
+        "no verdict yet (planned for wave 3): this report was written after wave 2; if the run is no longer going,"
+        " it stopped before this cluster's verdict and it may have changed (playbooks/status.yml shows what it serves)")
+    nothing_yet = model.build_report([], run={"waves": [1]}, fleet=["c1"])
+    assert record(nothing_yet, "c1")["message"] == "not started yet (planned for wave 1)"
     assert model.build_report([])["outcome"] == "incomplete"
 
 
