@@ -253,8 +253,11 @@ def draw(report, path, headline=""):
     for wave in plan["waves"]:
         for ax in axes:
             ax.axvline(wave["x"], color=WAVE_COLOUR, linestyle=":", linewidth=1)
-            ax.annotate("wave %s" % wave["wave"], xy=(wave["x"], 0.97), xycoords=("data", "axes fraction"),
-                        xytext=(2, 0), textcoords="offset points", color=WAVE_COLOUR, fontsize=7, va="top")
+        # Named once, on the top row, as a moment: on every row "wave 1" read as the wave of that row's cluster.
+        right = wave["x"] > 0.85 * plan["end"]
+        axes[0].annotate("wave %s starts" % wave["wave"], xy=(wave["x"], 0.97), xycoords=("data", "axes fraction"),
+                         xytext=(-2 if right else 2, 0), textcoords="offset points", color=WAVE_COLOUR, fontsize=7,
+                         va="top", ha="right" if right else "left")
     handles, labels = [], []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels()):
