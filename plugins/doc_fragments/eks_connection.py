@@ -8,6 +8,9 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
+    # The AWS suboptions (region ... role_session_name) are those of module_utils/eks/aws.py AWS_OPTIONS.
+    # Doc fragments cannot share nested suboptions, so gates.py documents gates.cloudwatch with the same
+    # text; tests/unit/plugins/module_utils/rollout/test_settings.py keeps the two identical.
     DOCUMENTATION = r"""
 options:
   eks:
@@ -16,7 +19,7 @@ options:
         its own bearer token with boto3 (as C(aws eks get-token) does; no aws CLI needed), and signs a new one
         before the old expires, so waits longer than the 15 minute token lifetime keep working.
       - AWS credentials come from these options, or the usual C(AWS_*) environment variables, profiles and
-        instance roles.
+        instance roles; the CloudWatch gate of model_rollout takes the same options and retries the same way.
     type: dict
     suboptions:
       cluster_name:
@@ -24,15 +27,18 @@ options:
         type: str
         required: true
       region:
-        description: AWS region of the cluster.
+        description: AWS region. Defaults to C(AWS_REGION) or C(AWS_DEFAULT_REGION).
         type: str
         aliases: [aws_region]
       profile:
-        description: AWS profile to use.
+        description: Named profile of the AWS shared configuration. Defaults to C(AWS_PROFILE).
         type: str
         aliases: [aws_profile]
       access_key:
-        description: AWS access key id.
+        description:
+          - AWS access key ID. Not logged (C(no_log)), like the secret key and the session token.
+          - Without keys or a profile, boto3 finds credentials as usual (C(AWS_ACCESS_KEY_ID) and friends, shared
+            files, instance or pod roles).
         type: str
         aliases: [aws_access_key_id]
       secret_key:
@@ -40,18 +46,19 @@ options:
         type: str
         aliases: [aws_secret_access_key]
       session_token:
-        description: AWS session token.
+        description: AWS session token for temporary credentials.
         type: str
         aliases: [aws_session_token]
       endpoint_url:
-        description: Alternative AWS API endpoint (for example a local emulator).
+        description:
+          - AWS API endpoint, for a private endpoint or a local emulator. Defaults to C(AWS_URL) or C(AWS_ENDPOINT_URL).
         type: str
         aliases: [aws_endpoint_url]
       assume_role_arn:
-        description: Assume this IAM role before describing the cluster and signing tokens.
+        description: Assume this IAM role (STS AssumeRole) before any other call.
         type: str
       role_session_name:
-        description: Session name for O(eks.assume_role_arn).
+        description: Session name for the assumed role.
         type: str
         default: modelops-serving
 """

@@ -211,7 +211,8 @@ options:
             Any named alarm in state C(ALARM) fails the rollout, as SageMaker's auto-rollback does; a name that
             does not exist fails too. Needs C(cloudwatch:DescribeAlarms) and boto3.
           - Credentials and region come from these options or the standard AWS environment variables, shared
-            files and instance or pod roles, as boto3 finds them.
+            files and instance or pod roles, as boto3 finds them. The client is built, and throttling retried, by
+            the same code as the O(eks) connection (C(module_utils/eks/aws.py)).
         type: dict
         suboptions:
           alarm_names:
@@ -222,21 +223,36 @@ options:
           region:
             description: AWS region. Defaults to C(AWS_REGION) or C(AWS_DEFAULT_REGION).
             type: str
-          endpoint_url:
-            description:
-              - CloudWatch endpoint, for a private endpoint or a local emulator.
-                Defaults to C(AWS_URL) or C(AWS_ENDPOINT_URL).
-            type: str
+            aliases: [aws_region]
           profile:
             description: Named profile of the AWS shared configuration. Defaults to C(AWS_PROFILE).
             type: str
+            aliases: [aws_profile]
           access_key:
-            description: AWS access key ID.
+            description:
+              - AWS access key ID. Not logged (C(no_log)), like the secret key and the session token.
+              - Without keys or a profile, boto3 finds credentials as usual (C(AWS_ACCESS_KEY_ID) and friends, shared
+                files, instance or pod roles).
             type: str
+            aliases: [aws_access_key_id]
           secret_key:
             description: AWS secret access key.
             type: str
+            aliases: [aws_secret_access_key]
           session_token:
             description: AWS session token for temporary credentials.
             type: str
+            aliases: [aws_session_token]
+          endpoint_url:
+            description:
+              - AWS API endpoint, for a private endpoint or a local emulator. Defaults to C(AWS_URL) or C(AWS_ENDPOINT_URL).
+            type: str
+            aliases: [aws_endpoint_url]
+          assume_role_arn:
+            description: Assume this IAM role (STS AssumeRole) before any other call.
+            type: str
+          role_session_name:
+            description: Session name for the assumed role.
+            type: str
+            default: modelops-serving
 """

@@ -301,7 +301,7 @@ import copy
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.connect import ConnectError, host_of, kube_api
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.eks_client import EKS_ARG_SPEC
+from ansible_collections.modelops.serving.plugins.module_utils.eks.client import EKS_ARG_SPEC
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.gates import GATES_ARG_SPEC, build_gates
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError, Rollout, failure_result

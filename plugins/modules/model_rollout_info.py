@@ -114,7 +114,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.args_common import
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.info import describe_deployments
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.connect import ConnectError, host_of, kube_api
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.eks_client import EKS_ARG_SPEC
+from ansible_collections.modelops.serving.plugins.module_utils.eks.client import EKS_ARG_SPEC
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
 
 

@@ -43,12 +43,13 @@ from urllib.parse import parse_qs, urlsplit
 try:
     import boto3
     import botocore
-    import botocore.config
     import botocore.exceptions
 except ImportError:
     pass  # callers check HAS_BOTO3 through AnsibleAWSModule / AWSInventoryBase
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.modelops.serving.plugins.module_utils.eks import aws
+from ansible_collections.modelops.serving.plugins.module_utils.eks.aws import RETRYABLE_EXTRA_CODES
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -56,73 +57,10 @@ CLUSTER_ID_HEADER = "x-k8s-aws-id"
 URL_EXPIRES_SECONDS = 60
 TOKEN_LIFETIME = datetime.timedelta(minutes=14)
 
-# EKS answers throttling with ThrottlingException, STS with Throttling; amazon.aws's default
-# list knows the latter only.
-RETRYABLE_EXTRA_CODES = ["ThrottlingException", "LimitExceededException"]
-
-
-class EksAuthError(Exception):
-    """An error to show the operator as is."""
-
-    def __init__(self, message, exception=None):
-        super(EksAuthError, self).__init__(message)
-        self.message = message
-        self.exception = exception
-
-
-def aws_retry(retries=10, delay=3, max_delay=60):
-    """The retry decorator every EKS/STS call here goes through (jittered exponential backoff)."""
-    return AWSRetry.jittered_backoff(
-        retries=retries, delay=delay, max_delay=max_delay, catch_extra_error_codes=RETRYABLE_EXTRA_CODES
-    )
-
-
-def _session_from_args(args):
-    profile = args.get("profile") or None
-    if profile and (args.get("access_key") or args.get("secret_key") or args.get("session_token")):
-        raise EksAuthError("Passing both a profile and access keys is not supported.")
-    try:
-        return boto3.session.Session(
-            profile_name=profile,
-            aws_access_key_id=None if profile else (args.get("access_key") or None),
-            aws_secret_access_key=None if profile else (args.get("secret_key") or None),
-            aws_session_token=None if profile else (args.get("session_token") or None),
-            region_name=args.get("region") or None,
-        )
-    except botocore.exceptions.ProfileNotFound as e:
-        raise EksAuthError("AWS profile %r not found in the AWS config/credentials files" % profile, e)
-
-
-def _client_kwargs(args):
-    verify = args.get("validate_certs", True)
-    if verify and args.get("aws_ca_bundle"):
-        verify = args["aws_ca_bundle"]
-    config = botocore.config.Config(user_agent_extra="modelops.serving")
-    if args.get("aws_config"):
-        config = config.merge(botocore.config.Config(**args["aws_config"]))
-    return dict(endpoint_url=args.get("endpoint_url") or None, verify=verify, config=config)
-
-
-def _assume_role(session, client_kwargs, role_arn, session_name):
-    sts = session.client("sts", **client_kwargs)
-    try:
-        creds = aws_retry()(sts.assume_role)(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
-    except botocore.exceptions.NoCredentialsError as e:
-        raise EksAuthError(_NO_CREDENTIALS, e)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        raise EksAuthError("Unable to assume role %s: %s" % (role_arn, e), e)
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=session.region_name,
-    )
-
-
-_NO_CREDENTIALS = (
-    "No AWS credentials found: set access_key/secret_key (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), "
-    "a profile (AWS_PROFILE), or run where an instance/container role is available."
-)
+# One error class for every AWS failure, whichever module_utils raised it.
+EksAuthError = aws.AwsError
+aws_retry = aws.retry
+_NO_CREDENTIALS = aws.NO_CREDENTIALS
 
 
 def resolve(session_or_client_args, **client_kwargs):
@@ -130,23 +68,19 @@ def resolve(session_or_client_args, **client_kwargs):
     if isinstance(session_or_client_args, boto3.session.Session):
         session = session_or_client_args
         kwargs = dict(client_kwargs)
-    else:
-        args = dict(session_or_client_args)
-        session = _session_from_args(args)
-        kwargs = _client_kwargs(args)
-        kwargs.update(client_kwargs)
-        if args.get("assume_role_arn"):
-            session = _assume_role(
-                session, kwargs, args["assume_role_arn"], args.get("role_session_name") or "modelops-serving-eks"
+        if not session.region_name:
+            raise EksAuthError(
+                "An AWS region is required: set region (or AWS_REGION/AWS_DEFAULT_REGION) to the EKS cluster's region."
             )
-    region = session.region_name
-    if not region:
-        raise EksAuthError(
-            "An AWS region is required: set region (or AWS_REGION/AWS_DEFAULT_REGION) to the EKS cluster's region."
-        )
-    if session.get_credentials() is None:
-        raise EksAuthError(_NO_CREDENTIALS)
-    return session, region, kwargs
+        if session.get_credentials() is None:
+            raise EksAuthError(_NO_CREDENTIALS)
+        return session, session.region_name, kwargs
+    args = dict(session_or_client_args)
+    if not args.get("role_session_name"):
+        args["role_session_name"] = "modelops-serving-eks"
+    session, kwargs = aws.session(args)
+    kwargs.update(client_kwargs)
+    return session, session.region_name, kwargs
 
 
 def _presigned_caller_identity_url(session, region, client_kwargs, cluster_name):

@@ -30,7 +30,7 @@ def kube_api(module):
     eks = module.params.get("eks")
     if eks:
         from ansible_collections.modelops.serving.plugins.module_utils.eks.token import EksAuthError
-        from ansible_collections.modelops.serving.plugins.module_utils.rollout.eks_client import eks_api_client
+        from ansible_collections.modelops.serving.plugins.module_utils.eks.client import eks_api_client
 
         try:
             api_client, renewer = eks_api_client(eks)

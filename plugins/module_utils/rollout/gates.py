@@ -27,8 +27,7 @@ import time
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from ansible.module_utils.basic import env_fallback
-
+from ansible_collections.modelops.serving.plugins.module_utils.eks import aws
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import runtimes, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, label_selector
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforward import (
@@ -39,14 +38,8 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforwa
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError, Outcome
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import Change, WatchSet
 
-try:
-    import boto3
-    import botocore.exceptions
-
-    AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
-except ImportError:  # only the CloudWatch gate needs it; build_gates says so when it is asked for
-    boto3 = None
-    AWS_ERRORS = ()
+# A CloudWatch read inside a gate retries throttling briefly; the bake asks again anyway.
+CLOUDWATCH_RETRY = dict(retries=3, delay=1, max_delay=4)
 
 COMPARISONS = {
     "lt": ("<", lambda v, t: v < t),
@@ -79,15 +72,7 @@ PROMETHEUS_SPEC = dict(
     timeout=dict(type="float", default=10),
 )
 
-CLOUDWATCH_SPEC = dict(
-    alarm_names=dict(type="list", elements="str", required=True),
-    region=dict(type="str", fallback=(env_fallback, ["AWS_REGION", "AWS_DEFAULT_REGION"])),
-    endpoint_url=dict(type="str", fallback=(env_fallback, ["AWS_URL", "AWS_ENDPOINT_URL"])),
-    profile=dict(type="str", fallback=(env_fallback, ["AWS_PROFILE"])),
-    access_key=dict(type="str", no_log=False),
-    secret_key=dict(type="str", no_log=True),
-    session_token=dict(type="str", no_log=True),
-)
+CLOUDWATCH_SPEC = dict(alarm_names=dict(type="list", elements="str", required=True), **aws.AWS_OPTIONS)
 
 GATES_ARG_SPEC = dict(
     runtime=dict(type="str", required=True, choices=list(runtimes.RUNTIMES)),
@@ -180,7 +165,7 @@ def check_settings(cfg):
     if cw is not None:
         if not cw.get("alarm_names"):
             problems.append("gates.cloudwatch.alarm_names must name at least one alarm")
-        if boto3 is None:
+        if not aws.HAS_BOTO3:
             problems.append("gates.cloudwatch needs the boto3 Python library on the host that runs the module")
     if problems:
         raise InputError("; ".join(problems))
@@ -416,7 +401,10 @@ class Gates:
         t = self.clock()
         try:
             alarms = self._describe_alarms(cw, names)
-        except AWS_ERRORS as exc:
+        except aws.AwsError as exc:
+            self.report.add("cloudwatch", None, False, self.clock() - t, expected, exc.message)
+            raise Failure("cloudwatch_error", "gate cloudwatch cannot read the alarms: %s" % exc.message)
+        except aws.error_types() as exc:
             self.report.add("cloudwatch", None, False, self.clock() - t, expected, str(exc))
             raise Failure("cloudwatch_error", "gate cloudwatch cannot read the alarms: %s" % exc)
         seconds = self.clock() - t
@@ -439,18 +427,13 @@ class Gates:
 
     def _describe_alarms(self, cw, names):
         if self._cloudwatch is None:
-            session = boto3.session.Session(
-                profile_name=cw.get("profile") or None,
-                aws_access_key_id=cw.get("access_key") or None,
-                aws_secret_access_key=cw.get("secret_key") or None,
-                aws_session_token=cw.get("session_token") or None,
-                region_name=cw.get("region") or None,
-            )
-            self._cloudwatch = session.client("cloudwatch", endpoint_url=cw.get("endpoint_url") or None)
+            # The same session, endpoint, retry policy and option spec as every AWS call of the collection.
+            self._cloudwatch = aws.client(cw, "cloudwatch", timeout=self.cfg.get("timeout"))
+        describe = aws.retry(**CLOUDWATCH_RETRY)(self._cloudwatch.describe_alarms)
         alarms = []
         kwargs = {"AlarmNames": names, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
         while True:
-            page = self._cloudwatch.describe_alarms(**kwargs)
+            page = describe(**kwargs)
             alarms.extend(page.get("MetricAlarms") or [])
             alarms.extend(page.get("CompositeAlarms") or [])
             if not page.get("NextToken"):

@@ -15,27 +15,20 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import copy
 import datetime
 import os
 import tempfile
 import threading
 
+from ansible_collections.modelops.serving.plugins.module_utils.eks import aws
 from ansible_collections.modelops.serving.plugins.module_utils.eks import token as eks_token
 
 # Sign a new token this long before the old one expires.
 REFRESH_MARGIN = datetime.timedelta(seconds=120)
 
-EKS_ARG_SPEC = dict(
-    cluster_name=dict(type="str", required=True),
-    region=dict(type="str", aliases=["aws_region"]),
-    profile=dict(type="str", aliases=["aws_profile"]),
-    access_key=dict(type="str", aliases=["aws_access_key_id"], no_log=True),
-    secret_key=dict(type="str", aliases=["aws_secret_access_key"], no_log=True),
-    session_token=dict(type="str", aliases=["aws_session_token"], no_log=True),
-    endpoint_url=dict(type="str", aliases=["aws_endpoint_url"]),
-    assume_role_arn=dict(type="str"),
-    role_session_name=dict(type="str", default="modelops-serving"),
-)
+# model_rollout's ``eks`` option: the cluster, and the AWS connection every AWS call shares.
+EKS_ARG_SPEC = dict(cluster_name=dict(type="str", required=True), **copy.deepcopy(aws.AWS_OPTIONS))
 
 
 def _utcnow():

@@ -2,7 +2,7 @@
 
 import datetime
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.eks_client import REFRESH_MARGIN, TokenRenewer
+from ansible_collections.modelops.serving.plugins.module_utils.eks.client import REFRESH_MARGIN, TokenRenewer
 
 T0 = datetime.datetime(2026, 11, 25, 9, 0, tzinfo=datetime.timezone.utc)
 
