@@ -20,7 +20,11 @@ description:
     whole progress deadline.
   - On failure, rolls back to the exact pod template it replaced (recorded on the Deployment before the
     change, so a later run still knows it) and waits for that too; or pauses the Deployment; or only reports.
-  - One rollout per Deployment at a time, through a C(coordination.k8s.io) Lease naming its holder.
+  - One rollout per Deployment at a time, through a C(coordination.k8s.io) Lease naming its holder, renewed in
+    every phase of the run (waits, canary pauses, blue/green windows, gates and bakes).
+  - Waits as the Deployment controller measures progress - a rollout that keeps progressing is never cut off, however
+    long it takes; one that stops fails at its C(progressDeadlineSeconds) with the cause named. A person pausing the
+    Deployment, or a controller that does not act, ends the run with nothing more written.
   - Idempotent. When the Deployment already runs the requested template and its rollout is complete,
     nothing is written. When the template was written by an earlier run that did not finish, the wait resumes.
   - Never touches C(replicas), so a HorizontalPodAutoscaler keeps its count.
@@ -112,8 +116,15 @@ options:
     default: 0
   timeout:
     description:
-      - Upper bound in seconds on each wait (rollout, rollback). Defaults to the Deployment's
-        C(progressDeadlineSeconds) plus 30 seconds.
+      - An explicit overall cap, in seconds, on reaching the new version's verdict, counted from the start of the run
+        (rollout, canary steps and pauses, green, gates, bake and rollback window). When it passes first, the rollout
+        fails with RV(reason=timeout) and O(on_failure) applies.
+      - Off by default, and rarely needed. Without it the wait follows the controller's own measure, time without
+        progress - C(progressDeadlineSeconds) after the last progress the controller saw, which is when it reports
+        C(ProgressDeadlineExceeded) - so a slow rollout that keeps progressing (a 40 minute GPU rollout of a big model)
+        completes, and one that stops fails at the progress deadline.
+      - A rollback is never cut short by this cap (a rollback stopped half way leaves the Deployment between
+        versions); it is judged by the progress deadline alone.
     type: int
   crash_loop_restarts:
     description:
@@ -146,8 +157,12 @@ options:
     default: 20
   lock_ttl_seconds:
     description:
-      - Lifetime of the rollout Lease. The run renews it while it waits; a Lease whose holder stopped
-        renewing this long ago may be taken over.
+      - Lifetime of the rollout Lease. The run renews it every third of this in every phase, and stops (reason
+        C(lock_lost)) when it could not renew it for two thirds of it, before anyone else may take it.
+      - Expiry is judged from this machine's own clock, as client-go's leader election does. A Lease whose renewal
+        time looks recent is held; one that looks expired is watched for its own duration and taken over only if
+        nobody renews it meanwhile, so a holder whose clock is off never loses a live Lease (a run after a crashed one
+        waits up to this long before taking over).
     type: int
     default: 120
   lock_identity:
@@ -170,6 +185,8 @@ notes:
     before and after without writing anything. With C(--diff) the same appears as a diff.
   - The account needs the RBAC in C(docs/rbac.md) (get/list/watch/patch Deployments, list/watch ReplicaSets and
     Pods, list Events, get pod logs, and create/get/update/delete Leases).
+  - Every exit ends in a result with the same keys and a RV(reason) from the list below, whatever failed; the
+    task fails for the verdicts C(failed), C(rolled_back) and C(paused).
 """
 
 EXAMPLES = r"""
@@ -209,18 +226,56 @@ changed:
   type: bool
 verdict:
   description:
-    - C(complete), C(failed), C(rolled_back) (the rollout failed and the previous template is serving again),
-      C(unchanged) (already live and complete), or C(pending) (check mode, a change would be made).
+    - C(complete), C(unchanged) (already live and complete), C(pending) (check mode, a change would be made),
+      C(rolled_back) (the new template failed and the previous one is serving again), C(paused) (the Deployment is
+      paused - by a person during the run, before it, or by O(on_failure=pause) - and nothing was written after), or
+      C(failed).
   returned: always
   type: str
   sample: rolled_back
 reason:
   description:
-    - Machine-readable reason, such as C(complete), C(image_pull), C(crash_loop), C(unschedulable),
-      C(ready_flapping), C(not_ready), C(config), C(progress_deadline_exceeded), C(timeout), C(rollback_failed),
-      C(up_to_date), C(invalid_input), C(api_error); from gates C(gate_check_failed), C(model_not_ready), C(smoke_failed),
-      C(gate_unreachable), C(prometheus_threshold), C(cloudwatch_alarm); from holds and bakes C(bake_restart),
-      C(bake_not_ready), C(bake_unavailable).
+    - Machine-readable reason, one of the following (with the verdicts it comes with). Reasons that judge the new
+      template let O(on_failure) act; the others (from C(rollback_failed) on) are about the world, and the run wrote
+      nothing more to the Deployment after them.
+    - C(complete) (complete) - the new template rolled out (and passed its gates).
+    - C(up_to_date) (unchanged) - the Deployment already runs the requested template.
+    - C(check_mode) (pending) - check mode, the change a run would make.
+    - C(image_pull) (failed, rolled_back, paused) - a new pod cannot pull its image.
+    - C(config) (failed, rolled_back, paused) - a new container cannot be created (missing Secret or ConfigMap, bad
+      command).
+    - C(crash_loop) (failed, rolled_back, paused) - a new container keeps crashing.
+    - C(unschedulable) (failed, rolled_back, paused) - a new pod found no node for unschedulable_seconds.
+    - C(ready_flapping) (failed, rolled_back, paused) - a new pod kept dropping out of Ready.
+    - C(not_ready) (failed, rolled_back, paused) - a new pod stayed Running but not Ready for not_ready_seconds.
+    - C(progress_deadline_exceeded) (failed, rolled_back, paused) - the controller's own verdict, no progress for
+      progressDeadlineSeconds.
+    - C(timeout) (failed, rolled_back, paused) - the overall cap set with the timeout option passed first.
+    - C(model_not_ready) (failed, rolled_back, paused) - gate, the server or the model did not report ready.
+    - C(smoke_failed) (failed, rolled_back, paused) - gate, the smoke inference did not get the expected answer.
+    - C(gate_check_failed) (failed, rolled_back, paused) - gate, the custom check did not get the expected answer.
+    - C(gate_unreachable) (failed, rolled_back, paused) - gate, a new pod could not be reached through the port-
+      forward.
+    - C(gate_no_pods) (failed, rolled_back, paused) - gate, no Ready pod of the new ReplicaSet to ask.
+    - C(prometheus_threshold) (failed, rolled_back, paused) - gate, a Prometheus sample crossed its threshold.
+    - C(prometheus_error) (failed, rolled_back, paused) - gate, Prometheus did not answer the query.
+    - C(prometheus_no_data) (failed, rolled_back, paused) - gate, the query returned no data and fail_on_empty is set.
+    - C(cloudwatch_alarm) (failed, rolled_back, paused) - gate, a CloudWatch alarm is in ALARM.
+    - C(cloudwatch_error) (failed, rolled_back, paused) - gate, the CloudWatch alarms could not be read, or one does
+      not exist.
+    - C(bake_restart) (failed, rolled_back, paused) - hold or bake, a new pod restarted.
+    - C(bake_not_ready) (failed, rolled_back, paused) - hold or bake, a new pod lost Ready or was deleted.
+    - C(bake_unavailable) (failed, rolled_back, paused) - hold or bake, the Deployment lost availability.
+    - C(rollback_failed) (failed) - the rollback itself did not complete; look at once.
+    - C(paused) (paused) - the Deployment is paused (by a person, or before this run); nothing more was written.
+    - C(controller_stalled) (failed) - kube-controller-manager did not act on the Deployment; nothing more was
+      written.
+    - C(lock_lost) (failed) - this run lost its Lease; its canary or green was removed, nothing more was written.
+    - C(lock_held) (failed) - another run holds the rollout Lease; nothing was written.
+    - C(deployment_deleted) (failed) - the Deployment was deleted during the run.
+    - C(invalid_input) (failed) - the request or the connection options are invalid; nothing was written.
+    - C(api_error) (failed) - the Kubernetes API failed or refused a request.
+    - C(internal_error) (failed) - an unexpected error in model_rollout; the message says what was left.
   returned: always
   type: str
   sample: crash_loop
@@ -254,8 +309,9 @@ diagnostics:
   elements: dict
 timeline:
   description:
-    - One point per change of the Deployment's status while waiting, with seconds since start (C(t)),
-      C(phase) (rollout or rollback), C(desired), C(updated), C(ready), C(available), C(unavailable).
+    - One point per change of a watched Deployment's status while waiting, with seconds since start (C(t)),
+      C(phase) (such as C(rollout), C(rollback), C(canary step 1), C(green), C(bake), C(rollback window)),
+      C(desired), C(updated), C(ready), C(available), C(unavailable), C(total).
   returned: always
   type: list
   elements: dict
@@ -282,114 +338,65 @@ resumed:
   description: True when this run found its target already written and waited for that rollout.
   returned: always
   type: bool
+rollback_failure:
+  description: With RV(reason=rollback_failed), the reason and message of the rollback's own failure.
+  returned: when the rollback failed
+  type: dict
 diff:
   description: Revision, image and strategy before and after (check mode).
   returned: when check mode would change something
   type: dict
 api:
-  description: API requests made, watch reconnections, and per-watch list/watch counts.
+  description:
+    - API requests made (C(requests)), watch reconnections (C(watch_disconnects)), and per watched Deployment and kind
+      the lists, watches and reconnects (C(watches)).
   returned: always
   type: dict
 lock:
-  description: The Lease used as the rollout lock and this run's holder identity.
-  returned: when a change or a wait was made
+  description: The Lease used as the rollout lock and this run's holder identity; null when the run took no Lease.
+  returned: always
   type: dict
 """
 
-import copy
-
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.connect import ConnectError, host_of, kube_api
-from ansible_collections.modelops.serving.plugins.module_utils.eks.client import EKS_ARG_SPEC
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.gates import GATES_ARG_SPEC, build_gates
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError, Rollout, failure_result
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import runner, settings
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.connect import host_of, kube_api
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.gates import build_gates
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.progress import ProgressFile
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.result import Result
+
+# The verdicts that fail the task. A rollback that worked still means the new version did not
+# ship: a fleet rollout must stop at this cluster.
+FAILING = ("failed", "rolled_back", "paused")
 
 
-def argument_spec():
-    spec = copy.deepcopy(AUTH_ARG_SPEC)
-    spec.update(
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", default="default"),
-        container=dict(type="str"),
-        image=dict(type="str"),
-        env=dict(type="dict"),
-        args=dict(type="list", elements="str"),
-        max_surge=dict(type="raw"),
-        max_unavailable=dict(type="raw"),
-        min_ready_seconds=dict(type="int"),
-        progress_deadline_seconds=dict(type="int"),
-        on_failure=dict(type="str", default="rollback", choices=["rollback", "pause", "fail"]),
-        timeout=dict(type="int"),
-        crash_loop_restarts=dict(type="int", default=2),
-        fail_on_image_pull=dict(type="bool", default=True),
-        unschedulable_seconds=dict(type="int", default=30),
-        ready_flap_transitions=dict(type="int", default=3),
-        not_ready_seconds=dict(type="int"),
-        log_lines=dict(type="int", default=20),
-        lock_ttl_seconds=dict(type="int", default=120),
-        lock_identity=dict(type="str"),
-        progress_file=dict(type="path"),
-        strategy=dict(type="str", default="rolling", choices=["rolling", "canary", "blue_green"]),
-        canary_steps=dict(type="list", elements="int", default=[10, 25, 50]),
-        canary_pause_seconds=dict(type="int", default=0),
-        service=dict(type="str"),
-        rollback_window_seconds=dict(type="int", default=0),
-        eks=dict(type="dict", options=copy.deepcopy(EKS_ARG_SPEC)),
-        gates=dict(type="dict", options=copy.deepcopy(GATES_ARG_SPEC)),
-    )
-    return spec
-
-
-def check_numbers(params):
-    """Numbers that must be positive or non-negative, named in the error."""
-    rules = (
-        ("min_ready_seconds", 0), ("progress_deadline_seconds", 1), ("timeout", 1), ("crash_loop_restarts", 1),
-        ("unschedulable_seconds", 0), ("ready_flap_transitions", 1), ("not_ready_seconds", 1), ("log_lines", 0),
-        ("lock_ttl_seconds", 5),
-    )
-    for name, minimum in rules:
-        value = params.get(name)
-        if value is not None and value < minimum:
-            raise InputError("%s must be at least %d (got %d)" % (name, minimum, value))
-    steps = params.get("canary_steps") or []
-    if params.get("strategy") == "canary":
-        if not steps or any(not 0 < v <= 100 for v in steps) or steps != sorted(set(steps)):
-            raise InputError("canary_steps must be increasing percentages between 1 and 100, got %s" % steps)
-    if params.get("strategy") == "blue_green" and not params.get("service"):
-        raise InputError("strategy blue_green needs service: the Service whose selector switches colours")
-    for name in ("canary_pause_seconds", "rollback_window_seconds"):
-        if (params.get(name) or 0) < 0:
-            raise InputError("%s must not be negative" % name)
-    env = params.get("env")
-    if env:
-        params["env"] = dict((str(k), "" if v is None else str(v)) for k, v in env.items())
+def rollout(module, progress):
+    """The result of one run; errors before the run (settings, gates, connection) end in the same contract."""
+    params = module.params
+    api = None
+    phase = "settings"
+    try:
+        run_settings = settings.Settings(dict(params))
+        gates = build_gates(run_settings.gates)
+        phase = "connect"
+        api = kube_api(module)
+    except Exception as exc:  # every error ends in the result contract
+        result = Result(params.get("namespace"), params.get("name"), params.get("container"))
+        result.fail(exc, phase, host=host_of(module, api))
+        return result.build()
+    return runner.run(api, run_settings, check_mode=module.check_mode, progress=progress.write, gates=gates)
 
 
 def main():
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True,
-                              mutually_exclusive=[("eks", "kubeconfig"), ("eks", "host"), ("eks", "context")])
-    params = dict(module.params)
-    progress = ProgressFile(params.get("progress_file"))
-    rollout = None
-    api = None
+    module = AnsibleK8SModule(argument_spec=settings.argument_spec(AUTH_ARG_SPEC), supports_check_mode=True,
+                              mutually_exclusive=settings.MUTUALLY_EXCLUSIVE)
+    progress = ProgressFile(module.params.get("progress_file"))
     try:
-        check_numbers(params)
-        api = kube_api(module)
-        rollout = Rollout(api, params, check_mode=module.check_mode, progress=progress.write,
-                          gates=build_gates(params.get("gates"), module))
-        result = rollout.run()
-    except (InputError, ConnectError) as exc:
-        result = failure_result(params, rollout, "invalid_input", str(exc))
-    except KubeError as exc:
-        result = failure_result(params, rollout, "api_error", explain(exc, host_of(module, api)))
+        result = rollout(module, progress)
     finally:
         progress.close()
-    # A rollback that worked still means the new version did not ship: the task fails, so a
-    # fleet rollout stops at this cluster.
-    if result["verdict"] in ("failed", "rolled_back"):
+    if result["verdict"] in FAILING:
         module.fail_json(msg=result["message"], **result)
     module.exit_json(**result)
 

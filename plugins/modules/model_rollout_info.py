@@ -116,6 +116,7 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout.info impo
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.connect import ConnectError, host_of, kube_api
 from ansible_collections.modelops.serving.plugins.module_utils.eks.client import EKS_ARG_SPEC
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.settings import MUTUALLY_EXCLUSIVE
 
 
 def main():
@@ -126,8 +127,7 @@ def main():
         label_selectors=dict(type="list", elements="str", default=[]),
         eks=dict(type="dict", options=copy.deepcopy(EKS_ARG_SPEC)),
     )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True,
-                              mutually_exclusive=[("eks", "kubeconfig"), ("eks", "host"), ("eks", "context")])
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, mutually_exclusive=MUTUALLY_EXCLUSIVE)
     api = None
     try:
         api = kube_api(module)

@@ -206,7 +206,8 @@ def test_surge_pod_that_no_node_can_take_fails_as_unschedulable(tg, k8s, namespa
 def test_on_failure_pause_and_fail_leave_the_deployment_for_a_person(tg, k8s, namespace):
     _deploy(k8s, namespace)
     paused = rollout(tg, name="llm", namespace=namespace, image="repo/model:crash", on_failure="pause")
-    assert (paused["verdict"], paused["reason"]) == ("failed", "crash_loop")
+    assert (paused["verdict"], paused["reason"]) == ("paused", "crash_loop")
+    assert paused["failed"] is True
     d = _dep(k8s, namespace)
     assert d.spec.paused is True
     assert _image(d) == "repo/model:crash"
@@ -232,7 +233,8 @@ def test_apiserver_restart_mid_rollout_still_reaches_the_verdict(tg, k8s, namesp
 
 
 def test_two_concurrent_runs_one_changes_the_other_names_the_holder(tg, k8s, namespace):
-    _deploy(k8s, namespace, annotations={"testground.modelops.serving/ready-delay": "2s"})
+    # New pods load for 10 s: the first run is still waiting when the second starts, however slow the machine.
+    _deploy(k8s, namespace, annotations={"testground.modelops.serving/ready-delay": "10s"})
     first = PlaybookRun(tg, "modelops.serving.model_rollout",
                         {"name": "llm", "namespace": namespace, "image": "repo/model:v2",
                          "lock_identity": "first-run"})
@@ -261,7 +263,8 @@ def test_stale_lock_of_a_dead_run_is_taken_over(tg, k8s, namespace):
 
 
 def test_killed_run_is_resumed_without_a_second_rollout(tg, k8s, namespace):
-    _deploy(k8s, namespace, annotations={"testground.modelops.serving/ready-delay": "3s"})
+    # New pods load for 10 s: the rollout is still under way when the rerun reads it.
+    _deploy(k8s, namespace, annotations={"testground.modelops.serving/ready-delay": "10s"})
     run = PlaybookRun(tg, "modelops.serving.model_rollout",
                       {"name": "llm", "namespace": namespace, "image": "repo/model:v2"})
     assert run.wait_for_progress(lambda line: "patched" in line), run.output

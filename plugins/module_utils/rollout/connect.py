@@ -14,6 +14,7 @@ __metaclass__ = type
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import (
     CONNECTION_ERRORS,
     KubeApi,
@@ -21,7 +22,7 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube impo
 )
 
 
-class ConnectError(Exception):
+class ConnectError(InputError):
     """No client could be built; the message says why and what to set."""
 
 
@@ -29,8 +30,8 @@ def kube_api(module):
     """KubeApi for the module's connection options."""
     eks = module.params.get("eks")
     if eks:
-        from ansible_collections.modelops.serving.plugins.module_utils.eks.token import EksAuthError
         from ansible_collections.modelops.serving.plugins.module_utils.eks.client import eks_api_client
+        from ansible_collections.modelops.serving.plugins.module_utils.eks.token import EksAuthError
 
         try:
             api_client, renewer = eks_api_client(eks)

@@ -13,8 +13,12 @@ In order, each stopping at the first failure:
    readiness loss or deletion, and every ``bake_interval`` the readiness checks and metric gates
    run again.
 
-A failure is an ``Outcome`` naming the pod, the check, what was expected and what came back; the
-runner then applies ``on_failure``. Every check lands in ``rollout.gate_report`` with its timing.
+Every step waits in the one wait loop (wait.py): each request is a *probe* the loop runs when it
+is due (a retry ``interval`` later, a bake round ``bake_interval`` later), renewing the Lease
+between any two, and the bake's watch of the new pods is the one hold verdict (hold.py). A
+failure is an ``Outcome`` naming the pod, the check, what was expected and what came back; the
+strategy then applies ``on_failure``. ``Gates.run`` returns the outcome and the report of every
+check with its timing; it writes nowhere.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,20 +27,20 @@ __metaclass__ = type
 
 import json
 import math
-import time
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ansible_collections.modelops.serving.plugins.module_utils.eks import aws
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import runtimes, status
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, label_selector
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, hold, runtimes, status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.clock import Clock
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError, LockLost
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.judges import HoldJudge
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforward import (
     PortForwardError,
     pod_request,
     url_request,
 )
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError, Outcome
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import Change, WatchSet
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import HoldUntil, Outcome, Quiet
 
 # A CloudWatch read inside a gate retries throttling briefly; the bake asks again anyway.
 CLOUDWATCH_RETRY = dict(retries=3, delay=1, max_delay=4)
@@ -171,8 +175,8 @@ def check_settings(cfg):
         raise InputError("; ".join(problems))
 
 
-def build_gates(params_gates, module=None):
-    """The gate callable for ``Rollout(gates=...)``, or None when no gates are asked for."""
+def build_gates(params_gates):
+    """The Gates of a run, or None when no gates are asked for; InputError lists every problem."""
     if not params_gates:
         return None
     cfg = dict(params_gates)
@@ -266,92 +270,190 @@ class Report:
         return entry
 
 
-class Gates:
-    """Called by the runner once the rollout is complete: ``gates(rollout, deployment, pods) -> Outcome``."""
+class Attempt:
+    """One request of a check to one target, judged: (ok, expected, got, unreachable)."""
 
-    def __init__(self, cfg, sample, smoke_body, clock=time.monotonic, sleep=time.sleep, cloudwatch_client=None):
+    @staticmethod
+    def run(target, check, timeout):
+        try:
+            resp = target.request(check, timeout)
+        except PortForwardError as exc:
+            return False, "an answer to %s" % check.describe(), str(exc), True
+        ok, expected, got = check.judge(resp.status, resp.body)
+        return ok, expected, got, False
+
+
+def check_failure(check, target, expected, got, tries, unreachable):
+    if unreachable:
+        return Failure("gate_unreachable", "gate %s cannot reach %s: %s" % (check.name, target.label, got))
+    reason = {"smoke": "smoke_failed", "custom": "gate_check_failed"}.get(check.name, "model_not_ready")
+    return Failure(reason, "gate %s failed on %s: %s expected %s, got %s%s" % (
+        check.name, target.label, check.describe(), expected, got,
+        (" (after %d attempts)" % tries) if tries > 1 else ""))
+
+
+class ChecksProbe:
+    """The readiness (and smoke) checks as a probe of the wait loop: one attempt per run, retries when due.
+
+    Each (target, check) pair gets ``retries + 1`` attempts, ``interval`` seconds apart; the loop
+    renews the Lease and keeps watching between any two. Ends with an ok Outcome when every pair
+    passed, or the first pair's failure.
+    """
+
+    def __init__(self, gates, targets, smoke, clock, attempts=None):
+        self.gates = gates
+        self.clock = clock
+        self.pairs = []
+        for target in targets:
+            for check in gates.checks:
+                self.pairs.append((target, check, gates.cfg["timeout"]))
+            if smoke and gates.smoke is not None:
+                self.pairs.append((target, gates.smoke, gates.cfg["smoke"].get("timeout") or gates.cfg["timeout"]))
+        self.attempts = attempts or gates.cfg["retries"] + 1
+        self.index = 0
+        self.tries = 0
+        self.started = None
+        self.due = clock.monotonic()
+
+    def run(self, view):
+        if self.index >= len(self.pairs):
+            return Outcome(True, "complete", "checks passed")
+        target, check, timeout = self.pairs[self.index]
+        if self.tries == 0:
+            self.started = self.clock.monotonic()
+        self.tries += 1
+        ok, expected, got, unreachable = Attempt.run(target, check, timeout)
+        if not ok and self.tries < self.attempts:
+            self.due = self.clock.monotonic() + self.gates.cfg["interval"]
+            return None
+        seconds = self.clock.monotonic() - self.started
+        self.gates.report.add(check.name, target.pod if target.pod else target.label, ok, seconds, expected, got,
+                              self.tries)
+        self.gates.progress("gate: %s on %s: %s (%.3fs)" % (check.name, target.label, "ok" if ok else "FAILED",
+                                                            seconds))
+        if not ok:
+            return check_failure(check, target, expected, got, self.tries, unreachable).outcome
+        self.index += 1
+        self.tries = 0
+        self.due = self.clock.monotonic()
+        if self.index >= len(self.pairs):
+            return Outcome(True, "complete", "checks passed")
+        return None
+
+
+class BakeProbe:
+    """Every ``bake_interval`` during the bake: the readiness checks once more, then the metric gates."""
+
+    def __init__(self, gates, ctx, deployment, targets, t0, seconds, every):
+        self.gates = gates
+        self.ctx = ctx
+        self.deployment = deployment
+        self.targets = targets
+        self.t0 = t0
+        self.seconds = seconds
+        self.every = every
+        self.end = t0 + seconds
+        self.due = min(t0 + every, self.end)
+        self.rounds = 0
+
+    def run(self, view):
+        self.rounds += 1
+        for target in self.targets:
+            for check in self.gates.checks:
+                self.ctx.loop.keep_lock()
+                outcome = self._check(target, check)
+                if outcome is not None:
+                    return outcome
+        try:
+            self.gates.check_metrics()
+        except Failure as failure:
+            return failure.outcome
+        now = self.ctx.clock.monotonic()
+        # The last round runs at the end of the bake, none after it.
+        self.due = min(now + self.every, self.end) if now < self.end else float("inf")
+        return None
+
+    def _check(self, target, check):
+        clock = self.ctx.clock
+        t = clock.monotonic()
+        attempts = self.gates.cfg["retries"] + 1
+        tries = 0
+        while True:
+            tries += 1
+            ok, expected, got, unreachable = Attempt.run(target, check, self.gates.cfg["timeout"])
+            if ok or tries >= attempts:
+                break
+            held = self.ctx.loop.sleep("bake", self.deployment, self.gates.cfg["interval"])
+            if held is not None:
+                return held
+        seconds = clock.monotonic() - t
+        self.gates.report.add(check.name, target.pod if target.pod else target.label, ok, seconds, expected, got, tries)
+        self.gates.progress("gate: %s on %s: %s (%.3fs)" % (check.name, target.label, "ok" if ok else "FAILED", seconds))
+        if ok:
+            return None
+        return check_failure(check, target, expected, got, tries, unreachable).outcome
+
+
+class Gates:
+    """The gates of one run: ``run(ctx, phase, view) -> (Outcome, report entries)``."""
+
+    def __init__(self, cfg, sample, smoke_body, cloudwatch_client=None, clock=None):
         self.cfg = cfg
+        self.clock = clock or Clock()
         self.sample = sample
         self.checks = runtimes.readiness_checks(cfg)
         self.smoke = runtimes.smoke_check(cfg, smoke_body)
-        self.clock = clock
-        self.sleep = sleep
         self._cloudwatch = cloudwatch_client
         self.report = Report()
         self.progress = lambda line: None
 
     # -- entry point -----------------------------------------------------------------------------
-    def __call__(self, rollout, deployment, pods):
+    def run(self, ctx, phase, view):
+        """Gate the new pods of ``view`` (a completed rollout of ``phase``); never raises a Failure."""
         self.report = Report()
-        rollout.gate_report = self.report.entries
-        self.progress = rollout.progress
-        try:
-            targets = self.targets(rollout, pods)
-            if not targets:
-                raise Failure("gate_no_pods", "no Ready pod of the new ReplicaSet to gate")
-            self.check_targets(targets, smoke=True)
-            self.check_metrics()
-            if self.cfg.get("bake_seconds"):
-                self.bake(rollout, deployment, pods, targets)
-        except Failure as failure:
-            self.progress("gate: FAILED: %s" % failure.outcome.message)
-            return failure.outcome
-        what = ("%s" % targets[0].label) if isinstance(targets[0], UrlTarget) else "%d of %d new pod(s)" % (
-            len(targets), len(pods))
+        self.progress = ctx.progress
+        self.clock = ctx.clock
+        targets = self.targets(ctx, view.new_pods)
+        if not targets:
+            outcome = Outcome(False, "gate_no_pods", "no Ready pod of the new ReplicaSet to gate")
+        else:
+            outcome = ctx.loop.wait("%s gates" % phase, view.deployment, Quiet(), cap=ctx.cap,
+                                    probe=ChecksProbe(self, targets, smoke=True, clock=ctx.clock))
+            if outcome.ok:
+                outcome = self._metrics_once(ctx)
+            if outcome.ok and self.cfg.get("bake_seconds"):
+                outcome = self.bake(ctx, view, targets)
+        if not outcome.ok:
+            self.progress("gate: FAILED: %s" % outcome.message)
+            return outcome.at(view), self.report.entries
+        what = targets[0].label if isinstance(targets[0], UrlTarget) else "%d of %d new pod(s)" % (
+            len(targets), len(view.new_pods))
         extra = ", bake %ss held" % self.cfg["bake_seconds"] if self.cfg.get("bake_seconds") else ""
         return Outcome(True, "complete", "%s; model gates passed on %s%s" % (
-            status.rollout_status(deployment).message, what, extra))
+            status.rollout_status(view.deployment).message, what, extra), view=view), self.report.entries
+
+    def _metrics_once(self, ctx):
+        try:
+            ctx.loop.keep_lock()
+            self.check_metrics()
+        except Failure as failure:
+            return failure.outcome
+        except LockLost as exc:
+            return Outcome(False, "lock_lost", str(exc))
+        return Outcome(True, "complete", "metrics passed")
 
     # -- whom to ask -------------------------------------------------------------------------------
-    def targets(self, rollout, pods):
+    def targets(self, ctx, pods):
         cfg = self.cfg
         if cfg.get("url"):
-            return [UrlTarget(cfg["url"], cfg.get("management_port") or runtimes.DEFAULT_MANAGEMENT_PORT,
-                              cfg.get("validate_certs"))]
-        ready = sorted((p for p in pods if _is_ready(p) and not (p.get("metadata") or {}).get("deletionTimestamp")),
+            return [UrlTarget(cfg["url"], cfg["management_port"], cfg["validate_certs"])]
+        ready = sorted((p for p in pods if hold.is_ready(p) and diagnose.is_pod_active(p)),
                        key=lambda p: p["metadata"]["name"])
         chosen = ready[:sample_size(self.sample, len(ready))]
         ports = {runtimes.SERVING: cfg.get("port") or runtimes.DEFAULT_PORTS[cfg["runtime"]],
-                 runtimes.MANAGEMENT: cfg.get("management_port") or runtimes.DEFAULT_MANAGEMENT_PORT}
-        return [PodTarget(rollout.api, rollout.namespace, p["metadata"]["name"], ports, cfg.get("scheme") or "http",
-                          cfg.get("validate_certs")) for p in chosen]
-
-    # -- readiness and smoke -------------------------------------------------------------------------
-    def check_targets(self, targets, smoke, attempts=None):
-        for target in targets:
-            for check in self.checks:
-                self.run_check(target, check, attempts)
-            if smoke and self.smoke is not None:
-                self.run_check(target, self.smoke, attempts, timeout=(self.cfg["smoke"].get("timeout")
-                                                                      or self.cfg.get("timeout")))
-
-    def run_check(self, target, check, attempts=None, timeout=None):
-        attempts = attempts or (self.cfg.get("retries") or 0) + 1
-        timeout = timeout or self.cfg.get("timeout") or 10
-        t = self.clock()
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                resp = target.request(check, timeout)
-                ok, expected, got = check.judge(resp.status, resp.body)
-                unreachable = False
-            except PortForwardError as exc:
-                ok, expected, got, unreachable = False, "an answer to %s" % check.describe(), str(exc), True
-            if ok or tries >= attempts:
-                break
-            self.sleep(self.cfg.get("interval") or 0)
-        seconds = self.clock() - t
-        self.report.add(check.name, target.pod if target.pod else target.label, ok, seconds, expected, got, tries)
-        self.progress("gate: %s on %s: %s (%.3fs)" % (check.name, target.label, "ok" if ok else "FAILED", seconds))
-        if ok:
-            return
-        if unreachable:
-            raise Failure("gate_unreachable", "gate %s cannot reach %s: %s" % (check.name, target.label, got))
-        reason = {"smoke": "smoke_failed", "custom": "gate_check_failed"}.get(check.name, "model_not_ready")
-        raise Failure(reason, "gate %s failed on %s: %s expected %s, got %s%s" % (
-            check.name, target.label, check.describe(), expected, got,
-            (" (after %d attempts)" % tries) if tries > 1 else ""))
+                 runtimes.MANAGEMENT: cfg["management_port"]}
+        return [PodTarget(ctx.api, ctx.namespace, p["metadata"]["name"], ports, cfg["scheme"], cfg["validate_certs"])
+                for p in chosen]
 
     # -- metrics -----------------------------------------------------------------------------------
     def check_metrics(self):
@@ -361,14 +463,14 @@ class Gates:
             self.check_cloudwatch(self.cfg["cloudwatch"])
 
     def check_prometheus(self, prom):
-        op, compare = COMPARISONS[prom.get("comparison") or "le"]
+        op, compare = COMPARISONS[prom["comparison"]]
         expected = "every sample of `%s` %s %s" % (prom["query"], op, prom["threshold"])
-        t = self.clock()
+        t = self.clock.monotonic()
         try:
             got, ok, reason = self._prometheus_verdict(prom, compare, op)
         except Failure as failure:
             got, ok, reason = str(failure), False, failure.outcome.reason
-        seconds = self.clock() - t
+        seconds = self.clock.monotonic() - t
         self.report.add("prometheus", None, ok, seconds, expected, got)
         self.progress("gate: prometheus: %s (%s)" % ("ok" if ok else "FAILED", got))
         if not ok:
@@ -377,8 +479,8 @@ class Gates:
     def _prometheus_verdict(self, prom, compare, op):
         path = "/api/v1/query?" + urlencode({"query": prom["query"]})
         try:
-            resp = url_request(prom["url"], "GET", path, headers=prom.get("headers"), timeout=prom.get("timeout") or 10,
-                               validate_certs=prom.get("validate_certs", True))
+            resp = url_request(prom["url"], "GET", path, headers=prom.get("headers"), timeout=prom["timeout"],
+                               validate_certs=prom["validate_certs"])
         except PortForwardError as exc:
             raise Failure("prometheus_error", "Prometheus did not answer: %s" % exc)
         samples, error = parse_prometheus(resp.status, resp.body)
@@ -398,16 +500,16 @@ class Gates:
     def check_cloudwatch(self, cw):
         names = list(cw["alarm_names"])
         expected = "no alarm in ALARM among %s" % ", ".join(names)
-        t = self.clock()
+        t = self.clock.monotonic()
         try:
             alarms = self._describe_alarms(cw, names)
         except aws.AwsError as exc:
-            self.report.add("cloudwatch", None, False, self.clock() - t, expected, exc.message)
+            self.report.add("cloudwatch", None, False, self.clock.monotonic() - t, expected, exc.message)
             raise Failure("cloudwatch_error", "gate cloudwatch cannot read the alarms: %s" % exc.message)
         except aws.error_types() as exc:
-            self.report.add("cloudwatch", None, False, self.clock() - t, expected, str(exc))
+            self.report.add("cloudwatch", None, False, self.clock.monotonic() - t, expected, str(exc))
             raise Failure("cloudwatch_error", "gate cloudwatch cannot read the alarms: %s" % exc)
-        seconds = self.clock() - t
+        seconds = self.clock.monotonic() - t
         states = dict((a.get("AlarmName"), a) for a in alarms)
         missing = [n for n in names if n not in states]
         firing = [states[n] for n in names if n in states and states[n].get("StateValue") == "ALARM"]
@@ -428,7 +530,7 @@ class Gates:
     def _describe_alarms(self, cw, names):
         if self._cloudwatch is None:
             # The same session, endpoint, retry policy and option spec as every AWS call of the collection.
-            self._cloudwatch = aws.client(cw, "cloudwatch", timeout=self.cfg.get("timeout"))
+            self._cloudwatch = aws.client(cw, "cloudwatch", timeout=self.cfg["timeout"])
         describe = aws.retry(**CLOUDWATCH_RETRY)(self._cloudwatch.describe_alarms)
         alarms = []
         kwargs = {"AlarmNames": names, "AlarmTypes": ["MetricAlarm", "CompositeAlarm"]}
@@ -441,66 +543,29 @@ class Gates:
             kwargs["NextToken"] = page["NextToken"]
 
     # -- the bake ----------------------------------------------------------------------------------
-    def bake(self, rollout, deployment, pods, targets):
+    def bake(self, ctx, view, targets):
         seconds = self.cfg["bake_seconds"]
-        every = self.cfg.get("bake_interval") or 10
-        watched = BakeWatch(pods)
-        ws = WatchSet(rollout.api)
-        ws.add("pod", rollout.api.path("v1", "pods", rollout.namespace),
-               {"labelSelector": _new_pods_selector(deployment, pods)})
-        t0 = self.clock()
-        end = t0 + seconds
-        next_round = min(t0 + every, end)
-        lock = getattr(rollout, "lock", None)
-        renew_every = max((lock.ttl if lock else 120) / 3.0, 1.0)
-        next_renew = t0 + renew_every
-        rounds = 0
-        self.progress("bake: watching %d new pod(s) for %ss" % (len(watched.baseline), seconds))
-        ws.start()
-        try:
-            while True:
-                now = self.clock()
-                change = ws.next_change(max(min(end, next_round, next_renew) - now, 0))
-                ws.drain()
-                if change is not None and change.what == Change.LOST:
-                    self.progress("bake: lost the pod watch (%s); resuming" % change.error)
-                if ws.all_synced:
-                    problem = watched.problem(ws.cache.items("pod"))
-                    if problem:
-                        self._bake_entry(t0, seconds, rounds, problem[1], ok=False)
-                        raise Failure(problem[0], "bake: %s, %.0fs into the %ss bake window" % (
-                            problem[1], self.clock() - t0, seconds))
-                now = self.clock()
-                if lock is not None and now >= next_renew:
-                    try:
-                        lock.renew()
-                    except KubeError as exc:
-                        self.progress("bake: could not renew the rollout lock: %s" % exc)
-                    next_renew = now + renew_every
-                if now >= next_round:
-                    rounds += 1
-                    self._bake_round(targets, t0, seconds, rounds)
-                    if now >= end:
-                        break
-                    next_round = min(now + every, end)
-        finally:
-            ws.stop()
-        self._bake_entry(t0, seconds, rounds, "held: %d pod(s), no restart or readiness loss; %d check round(s) "
-                         "passed" % (len(watched.baseline), rounds), ok=True)
+        baseline = hold.Baseline([p for p in view.new_pods if diagnose.is_pod_active(p)])
+        t0 = ctx.clock.monotonic()
+        probe = BakeProbe(self, ctx, view.deployment, targets, t0, seconds, self.cfg["bake_interval"])
+        self.progress("bake: watching %d new pod(s) for %ss" % (len(baseline), seconds))
+        ctx.enter("bake")
+        outcome = ctx.loop.wait("bake", view.deployment, HoldJudge("bake", baseline), cap=ctx.cap, probe=probe,
+                                deadline=HoldUntil("bake", t0 + seconds, seconds, "%d new pod(s)" % len(baseline)))
+        elapsed = ctx.clock.monotonic() - t0
+        if outcome.ok:
+            self._bake_entry(elapsed, seconds, "held: %d pod(s), no restart or readiness loss; %d check round(s) "
+                             "passed" % (len(baseline), probe.rounds), ok=True)
+            return outcome
+        self._bake_entry(elapsed, seconds, outcome.message, ok=False)
+        if outcome.reason not in ("lock_lost", "deployment_deleted", "timeout", "api_error"):
+            if not outcome.message.startswith("bake: "):
+                outcome.message = "bake: " + outcome.message
+            outcome.message = "%s, %.0fs into the %ss bake window" % (outcome.message, elapsed, seconds)
+        return outcome
 
-    def _bake_round(self, targets, t0, seconds, rounds):
-        try:
-            self.check_targets(targets, smoke=False)
-            self.check_metrics()
-        except Failure as failure:
-            self._bake_entry(t0, seconds, rounds, str(failure), ok=False)
-            failure.outcome.message = "bake: %s, %.0fs into the %ss bake window" % (
-                failure.outcome.message, self.clock() - t0, seconds)
-            raise
-
-    def _bake_entry(self, t0, seconds, rounds, got, ok):
-        self.report.add("bake", None, ok, self.clock() - t0,
-                        "no restart, readiness loss or failed check for %ss" % seconds, got)
+    def _bake_entry(self, elapsed, seconds, got, ok):
+        self.report.add("bake", None, ok, elapsed, "no restart, readiness loss or failed check for %ss" % seconds, got)
 
 
 def _fmt_number(value):
@@ -528,63 +593,3 @@ def parse_prometheus(status_code, body):
     else:
         return [], "result type %s; the gate needs an instant vector or a scalar" % kind
     return samples, None
-
-
-def _is_ready(pod):
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
-
-
-def _restarts(pod):
-    return dict((c.get("name"), c.get("restartCount") or 0)
-                for c in (pod.get("status") or {}).get("containerStatuses") or [])
-
-
-def _new_pods_selector(deployment, pods):
-    sel = (deployment.get("spec") or {}).get("selector") or {}
-    labels = dict(sel.get("matchLabels") or {})
-    for pod in pods:
-        value = ((pod.get("metadata") or {}).get("labels") or {}).get("pod-template-hash")
-        if value:
-            labels["pod-template-hash"] = value
-            break
-    return label_selector(labels, sel.get("matchExpressions"))
-
-
-class BakeWatch:
-    """What the new pods looked like when the bake began, and the first way they stopped holding."""
-
-    def __init__(self, pods):
-        self.baseline = dict((p["metadata"]["name"], _restarts(p)) for p in pods
-                             if not (p.get("metadata") or {}).get("deletionTimestamp"))
-
-    def problem(self, pods):
-        """(reason, message) for the first restart, readiness loss or deletion; None while all hold."""
-        by_name = dict((p["metadata"]["name"], p) for p in pods)
-        for name in sorted(self.baseline):
-            pod = by_name.get(name)
-            if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
-                return "bake_not_ready", "pod %s was deleted" % name
-        for name in sorted(by_name):
-            pod = by_name[name]
-            before = self.baseline.get(name, {})
-            for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-                now = cs.get("restartCount") or 0
-                if now > before.get(cs.get("name"), 0):
-                    last = (cs.get("lastState") or {}).get("terminated") or {}
-                    why = ""
-                    if last:
-                        why = " (last exit: %s, code %s)" % (last.get("reason") or "terminated", last.get("exitCode"))
-                    return "bake_restart", "container %s of pod %s restarted (restarts %d -> %d)%s" % (
-                        cs.get("name"), name, before.get(cs.get("name"), 0), now, why)
-        for name in sorted(self.baseline):
-            pod = by_name[name]
-            if not _is_ready(pod):
-                cond = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
-                detail = ""
-                if cond and (cond[0].get("reason") or cond[0].get("message")):
-                    detail = " (%s)" % ": ".join(x for x in (cond[0].get("reason"), cond[0].get("message")) if x)
-                return "bake_not_ready", "pod %s lost readiness%s" % (name, detail)
-        return None

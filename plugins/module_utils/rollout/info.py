@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
+
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import lock, spec, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, label_selector
 
@@ -62,7 +64,8 @@ def describe(deployment, replicasets, lease=None):
     images = _images(template)
     recorded = spec.recorded_previous(deployment)
     lock_view = None
-    if lease is not None and not lock.expired(lease):
+    # A read-only view can only compare clocks; the Lease's holder may run behind or ahead of ours.
+    if lease is not None and lock.looks_live(lease, datetime.datetime.now(datetime.timezone.utc)):
         lspec = lease.get("spec") or {}
         lock_view = {"holder": lspec.get("holderIdentity"), "renewed": lspec.get("renewTime"),
                      "lease": (lease.get("metadata") or {}).get("name")}

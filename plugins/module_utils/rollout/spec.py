@@ -283,3 +283,103 @@ def strategy_summary(deployment):
         "replicas": spec.get("replicas"),
         "paused": bool(spec.get("paused")),
     }
+
+
+# -- the change planner --------------------------------------------------------------------------
+class Plan:
+    """What a run would change on a Deployment: the container it changes and the two patches."""
+
+    def __init__(self, container, container_patch, spec_patch):
+        self.container = container
+        self.container_patch = container_patch
+        self.spec_patch = spec_patch
+
+    @property
+    def changes(self):
+        return bool(self.container_patch or self.spec_patch)
+
+
+def plan(deployment, settings):
+    """Validate the request against the live object and decide the patches (SpecError names what to fix)."""
+    if settings.image is not None:
+        check_image(settings.image)
+    check_env(settings.env)
+    container = pick_container(deployment, settings.container)
+    container_patch = container_changes(container, image=settings.image, env=settings.env, args=settings.args)
+    spec_patch = strategy_changes(
+        deployment,
+        max_surge=parse_int_or_percent(settings.max_surge, "max_surge"),
+        max_unavailable=parse_int_or_percent(settings.max_unavailable, "max_unavailable"),
+        min_ready_seconds=settings.min_ready_seconds,
+        progress_deadline_seconds=settings.progress_deadline_seconds,
+    )
+    check_strategy(deployment, spec_patch)
+    return Plan(container["name"], container_patch, spec_patch)
+
+
+UNCHANGED, RESUME, WRITE = "unchanged", "resume", "write"
+
+
+def decide(deployment, change, leftover=False):
+    """What the run does with a Deployment: nothing, wait for a rollout already written, or write.
+
+    A template that already matches but whose rollout is not complete is taken for this tool's own
+    unfinished rollout and waited for (``resume``). This is the one place that decides it.
+    """
+    if change.changes or leftover:
+        return WRITE
+    if status.rollout_status(deployment).done:
+        return UNCHANGED
+    return RESUME
+
+
+def change_cause(image, env):
+    parts = []
+    if image:
+        parts.append("image=%s" % image)
+    for k in sorted(env or {}):
+        parts.append("%s=%s" % (k, env[k]))
+    return "modelops.serving.model_rollout " + " ".join(parts)
+
+
+def describe_change(container_patch, spec_patch):
+    bits = []
+    if container_patch:
+        for key in ("image", "env", "args"):
+            if key in container_patch:
+                value = container_patch[key]
+                if key == "env":
+                    value = ", ".join("%s=%s" % (e["name"], e.get("value")) for e in value)
+                bits.append("%s -> %s" % (key, value))
+    for key, value in sorted(spec_patch.items()):
+        bits.append("%s -> %s" % (key, value))
+    return "; ".join(bits)
+
+
+def apply_container(template, container_patch):
+    """The template with the container patch merged the way the API merges it (by name)."""
+    out = copy.deepcopy(template)
+    for c in containers(out):
+        if c.get("name") != container_patch["name"]:
+            continue
+        if "image" in container_patch:
+            c["image"] = container_patch["image"]
+        if "args" in container_patch:
+            c["args"] = list(container_patch["args"])
+        for entry in container_patch.get("env") or []:
+            env = c.setdefault("env", [])
+            for item in env:
+                if item.get("name") == entry["name"]:
+                    item.pop("valueFrom", None)
+                    item["value"] = entry["value"]
+                    break
+            else:
+                env.append({"name": entry["name"], "value": entry["value"]})
+    return out
+
+
+def write_time(obj, manager):
+    """The server's time of ``manager``'s latest write, from managedFields."""
+    times = [m.get("time") for m in (obj.get("metadata") or {}).get("managedFields") or []
+             if m.get("manager") == manager and m.get("time")]
+    return max(times) if times else None

@@ -12,7 +12,12 @@ import yaml
 
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import gates, runtimes
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforward import PortForwardError, Response
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.runner import InputError
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.context import Context
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.result import Result
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import View, WaitLoop
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import Cache, Change
+from tests.unit.plugins.module_utils.rollout.fake import FakeApi, FakeClock, make_settings
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "gates")
 
@@ -211,26 +216,60 @@ def test_smoke_body_from_dict_or_file(tmp_path):
 
 
 # -- the gate run, with the network replaced ------------------------------------------------------
-class FakeRollout:
-    namespace = "serving"
-    api = None
-    lock = None
-
-    def __init__(self):
-        self.lines = []
-
-    def progress(self, line):
-        self.lines.append(line)
+DEPLOYMENT = {"metadata": {"name": "m", "namespace": "serving", "uid": "d1", "generation": 2},
+              "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "m"}},
+                       "template": {"metadata": {"labels": {"app": "m"}},
+                                    "spec": {"containers": [{"name": "server", "image": "repo/m:v2"}]}}},
+              "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3,
+                         "availableReplicas": 3}}
+REPLICASET = {"metadata": {"name": "m-abc", "namespace": "serving", "uid": "rs1",
+                           "labels": {"app": "m", "pod-template-hash": "abc"},
+                           "ownerReferences": [{"uid": "d1", "controller": True}]},
+              "spec": {"template": {"metadata": {"labels": {"app": "m", "pod-template-hash": "abc"}},
+                                    "spec": {"containers": [{"name": "server", "image": "repo/m:v2"}]}}}}
 
 
 def pod(name, ready=True):
-    return {"metadata": {"name": name, "labels": {"pod-template-hash": "abc"}},
+    return {"metadata": {"name": name, "uid": "uid-" + name, "labels": {"pod-template-hash": "abc"},
+                         "ownerReferences": [{"uid": "rs1", "controller": True}]},
             "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
-DEPLOYMENT = {"metadata": {"name": "m", "generation": 2}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "m"}}},
-              "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3,
-                         "availableReplicas": 3}}
+class StillWatches:
+    """The watches of a scene that does not change by itself: waiting only moves the clock."""
+
+    def __init__(self, clock, pods):
+        self.clock = clock
+        self.cache = Cache()
+        for kind, items in (("deployment", [DEPLOYMENT]), ("replicaset", [REPLICASET]), ("pod", pods)):
+            self.cache.apply(Change(kind, Change.SYNC, objects=items))
+        self.all_synced, self.connected, self.last_error = True, True, None
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def drain(self):
+        return []
+
+    def next_change(self, timeout):
+        self.clock.advance(timeout or 0.01)
+
+    def stats(self):
+        return {}
+
+
+def scene(pods):
+    """A Context whose wait loop watches ``pods`` of DEPLOYMENT, on a fake clock."""
+    clock = FakeClock()
+    api = FakeApi(clock)
+    settings = make_settings(name="m")
+    ctx = Context(api, settings, clock, Result("serving", "m"), loop=None, progress=lambda line: None)
+    watches = StillWatches(clock, pods)
+    ctx.loop = WaitLoop(api, clock, watches=lambda _api, _deployment: watches)
+    return ctx, View(DEPLOYMENT, [REPLICASET], pods, clock.monotonic(), clock.wall())
 
 
 @pytest.fixture
@@ -252,30 +291,30 @@ def network(monkeypatch):
     return table, calls
 
 
-def run(c, pods, sleep=lambda s: None):
+def run(c, pods):
     g = gates.build_gates(c)
-    g.sleep = sleep
-    r = FakeRollout()
-    return g(r, DEPLOYMENT, pods), r
+    ctx, view = scene(pods)
+    outcome, entries = g.run(ctx, "rollout", view)
+    return outcome, entries, ctx
 
 
 def test_gates_pass_and_report_each_pod_check(network):
     table, calls = network
     table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
     table[(None, 8000, "/v2/models/resnet/ready")] = Response(200, b"")
-    outcome, r = run(cfg(runtime="triton", model="resnet", sample="2"), [pod("m-c"), pod("m-a"), pod("m-b")])
+    outcome, entries, _ctx = run(cfg(runtime="triton", model="resnet", sample="2"), [pod("m-c"), pod("m-a"), pod("m-b")])
     assert outcome.ok, outcome.message
     assert outcome.message.endswith("model gates passed on 2 of 3 new pod(s)")
-    assert [(e["name"], e["pod"], e["ok"]) for e in r.gate_report] == [
+    assert [(e["name"], e["pod"], e["ok"]) for e in entries] == [
         ("server_ready", "m-a", True), ("model_ready", "m-a", True),
         ("server_ready", "m-b", True), ("model_ready", "m-b", True)]
-    assert all(set(e) >= {"name", "pod", "ok", "seconds", "expected", "got"} for e in r.gate_report)
+    assert all(set(e) >= {"name", "pod", "ok", "seconds", "expected", "got"} for e in entries)
 
 
 def test_not_ready_pods_are_not_gated(network):
     table, calls = network
     table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
-    outcome, _r = run(cfg(runtime="triton"), [pod("m-a", ready=False), pod("m-b")])
+    outcome, _entries, _ctx = run(cfg(runtime="triton"), [pod("m-a", ready=False), pod("m-b")])
     assert outcome.ok
     assert {c[0] for c in calls} == {"m-b"}
 
@@ -284,13 +323,14 @@ def test_failure_names_pod_check_expected_and_got_after_retries(network):
     table, calls = network
     table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
     table[(None, 8000, "/v2/models/resnet/ready")] = Response(400, b"")
-    slept = []
-    outcome, r = run(cfg(runtime="triton", model="resnet", retries=2, interval=1.5), [pod("m-a")], sleep=slept.append)
+    outcome, entries, ctx = run(cfg(runtime="triton", model="resnet", retries=2, interval=1.5), [pod("m-a")])
     assert not outcome.ok and outcome.reason == "model_not_ready"
     assert outcome.message == ("gate model_ready failed on pod serving/m-a: GET /v2/models/resnet/ready expected "
                                "HTTP 200 (ready), got HTTP 400 (empty body) (after 3 attempts)")
-    assert slept == [1.5, 1.5]
-    assert r.gate_report[-1]["attempts"] == 3
+    # The retries waited in the wait loop, interval seconds apart (the clock moved only there).
+    assert ctx.clock.monotonic() - 1000.0 == pytest.approx(3.0)
+    assert entries[-1]["attempts"] == 3
+    assert [c[3] for c in calls].count("/v2/models/resnet/ready") == 3
 
 
 def test_a_pod_that_cannot_be_reached_fails_with_the_kubelet_words(network):
@@ -298,7 +338,7 @@ def test_a_pod_that_cannot_be_reached_fails_with_the_kubelet_words(network):
     table[(None, 8000, "/v2/health/ready")] = PortForwardError(
         "cannot reach port 8000 of pod serving/m-a through the API server's port-forward: dial tcp "
         "127.0.0.1:8000: connect: connection refused")
-    outcome, _r = run(cfg(runtime="triton", retries=0), [pod("m-a")])
+    outcome, _entries, _ctx = run(cfg(runtime="triton", retries=0), [pod("m-a")])
     assert outcome.reason == "gate_unreachable"
     assert outcome.message.startswith("gate server_ready cannot reach pod serving/m-a: cannot reach port 8000")
     assert "connection refused" in outcome.message
@@ -309,15 +349,52 @@ def test_torchserve_management_port_is_used_for_the_model(network):
     a = answers("torchserve")
     table[(None, 8080, "/ping")] = Response(200, a["ping_healthy"]["body"].encode())
     table[(None, 8081, "/models/squeezenet1_1")] = Response(200, a["describe_loading"]["body"].encode())
-    outcome, _r = run(cfg(runtime="torchserve", model="squeezenet1_1", retries=0), [pod("m-a")])
+    outcome, _entries, _ctx = run(cfg(runtime="torchserve", model="squeezenet1_1", retries=0), [pod("m-a")])
     assert outcome.reason == "model_not_ready"
     assert "workers: UNLOADING" in outcome.message
     assert [c[1] for c in calls] == [8080, 8081]
 
 
 def test_no_ready_pod_is_a_failure(network):
-    outcome, _r = run(cfg(runtime="triton"), [pod("m-a", ready=False)])
+    outcome, _entries, _ctx = run(cfg(runtime="triton"), [pod("m-a", ready=False)])
     assert outcome.reason == "gate_no_pods"
+
+
+def test_the_bake_rechecks_every_interval_and_holds(network):
+    table, calls = network
+    table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
+    outcome, entries, ctx = run(cfg(runtime="triton", retries=0, bake_seconds=3, bake_interval=1), [pod("m-a")])
+    assert outcome.ok and outcome.message.endswith("bake 3s held")
+    # The first check, then a round at 1, 2 and 3 s (the end of the bake).
+    assert len(calls) == 4
+    bake = [e for e in entries if e["name"] == "bake"][0]
+    assert bake["ok"] and "3 check round(s) passed" in bake["got"]
+
+
+def test_the_bake_renews_the_lease_while_it_holds(network):
+    table, calls = network
+    table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
+
+    class Lease:
+        next_renewal = 1000.0 + 2
+        renewals = []
+
+        def due(self, now):
+            return now >= self.next_renewal
+
+        def renew(self):
+            self.renewals.append(ctx.clock.monotonic())
+            self.next_renewal = ctx.clock.monotonic() + 2
+
+        def check(self, now):
+            pass
+
+    g = gates.build_gates(cfg(runtime="triton", retries=0, bake_seconds=10, bake_interval=5))
+    ctx, view = scene([pod("m-a")])
+    ctx.loop.lease = Lease()
+    outcome, _entries = g.run(ctx, "rollout", view)
+    assert outcome.ok
+    assert [t - 1000.0 for t in ctx.loop.lease.renewals] == [2, 4, 6, 8, 10]
 
 
 # -- metric gates ----------------------------------------------------------------------------------
@@ -426,28 +503,3 @@ def test_cloudwatch_ok_and_missing_alarm():
         cw_gates([{"AlarmName": "p99", "StateValue": "OK"}], ["p99", "typo"]).check_metrics()
     assert err.value.outcome.reason == "cloudwatch_error"
     assert "no such alarm: typo" in str(err.value)
-
-
-# -- the bake's judgement of the pods --------------------------------------------------------------
-def held(name, restarts=0, ready=True, deleting=False):
-    p = pod(name, ready)
-    p["status"]["containerStatuses"] = [{"name": "server", "restartCount": restarts,
-                                         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
-                                         if restarts else {}}]
-    if deleting:
-        p["metadata"]["deletionTimestamp"] = "2026-11-25T09:00:00Z"
-    return p
-
-
-def test_bake_watch_holds_then_sees_restart_readiness_loss_and_deletion():
-    watch = gates.BakeWatch([held("a"), held("b")])
-    assert watch.problem([held("a"), held("b")]) is None
-    assert watch.problem([held("a", restarts=1), held("b")]) == (
-        "bake_restart", "container server of pod a restarted (restarts 0 -> 1) (last exit: OOMKilled, code 137)")
-    assert watch.problem([held("a"), held("b", ready=False)]) == ("bake_not_ready", "pod b lost readiness")
-    assert watch.problem([held("a")]) == ("bake_not_ready", "pod b was deleted")
-    assert watch.problem([held("a"), held("b", deleting=True)]) == ("bake_not_ready", "pod b was deleted")
-
-
-def test_bake_selector_is_the_new_replicaset():
-    assert gates._new_pods_selector(DEPLOYMENT, [pod("a")]) == "app=m,pod-template-hash=abc"

@@ -1,0 +1,309 @@
+# -*- coding: utf-8 -*-
+# Copyright: modelops.serving contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The phases every strategy is made of, over an explicit Context.
+
+- ``write_change``: one strategic merge patch with the resourceVersion read as its precondition;
+  a conflict reads and plans again (the planner is pure), a refusal becomes a user error;
+- ``wait_rollout``: the wait loop with the rollout judge, the progress deadline and the cap;
+- ``run_gates``: the model gates (gates.py), whose report lands in the result;
+- ``hold``: a pause watched by the one hold verdict;
+- ``conclude``: the verdict, and for a failure of the new template ``on_failure`` (rollback and
+  its wait, pause, or just report); for a failure about the world, nothing more is written.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity, diagnose, hold as holds
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import reasons, spec, status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError, Refused
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.judges import HoldJudge, RolloutJudge
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import HoldUntil, ProgressDeadline
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import selector_of
+
+CONFLICT_ATTEMPTS = 3
+
+
+# -- reading -------------------------------------------------------------------------------------
+def read_deployment(ctx, name=None):
+    """The Deployment (the run's own by default); InputError telling a missing namespace apart."""
+    name = name or ctx.name
+    try:
+        return ctx.api.get(ctx.deployment_path(name))
+    except KubeError as exc:
+        if exc.not_found:
+            raise InputError(_not_found_message(ctx, name))
+        raise
+
+
+def find_deployment(ctx, name):
+    """A Deployment or None."""
+    try:
+        return ctx.api.get(ctx.deployment_path(name))
+    except KubeError as exc:
+        if exc.not_found:
+            return None
+        raise
+
+
+def _not_found_message(ctx, name):
+    try:
+        ctx.api.get(ctx.api.path("v1", "namespaces", name=ctx.namespace))
+    except KubeError as exc:
+        if exc.not_found:
+            return "namespace %r does not exist (looking for Deployment %r)" % (ctx.namespace, name)
+        if exc.status == 403:
+            # A namespaced Role cannot read Namespaces; say what is certain.
+            return "Deployment %r not found in namespace %r (or the namespace does not exist)" % (name, ctx.namespace)
+    return "Deployment %r not found in namespace %r" % (name, ctx.namespace)
+
+
+def plan(ctx, deployment):
+    try:
+        return spec.plan(deployment, ctx.settings)
+    except spec.SpecError as exc:
+        raise InputError(str(exc))
+
+
+def refuse_if_paused(ctx, deployment):
+    if (deployment.get("spec") or {}).get("paused"):
+        raise Refused("Deployment %s/%s is paused (an earlier failed rollout with on_failure=pause, or a person, "
+                      "paused it): inspect it, then `kubectl rollout resume deployment/%s -n %s` or roll back, and "
+                      "run again" % (ctx.namespace, ctx.name, ctx.name, ctx.namespace), reason="paused")
+
+
+def replicasets_of(ctx, deployment):
+    query = {"labelSelector": selector_of(deployment)}
+    return ctx.api.get(ctx.api.path("apps/v1", "replicasets", ctx.namespace), query).get("items") or []
+
+
+# -- preflight -----------------------------------------------------------------------------------
+def surge_room(ctx, deployment, change):
+    """A surge-only rollout (maxUnavailable 0) of GPU pods hangs without room for one surge pod."""
+    merged = copy.deepcopy(deployment)
+    spec_patch = change.spec_patch
+    merged.setdefault("spec", {}).update(dict((k, v) for k, v in spec_patch.items() if k != "strategy"))
+    rolling = dict(((merged["spec"].get("strategy") or {}).get("rollingUpdate")) or {})
+    rolling.update(((spec_patch.get("strategy") or {}).get("rollingUpdate")) or {})
+    replicas = merged["spec"].get("replicas", 1)
+    surge, unavailable = status.resolve_fenceposts(rolling.get("maxSurge", status.DEFAULT_MAX_SURGE),
+                                                   rolling.get("maxUnavailable", status.DEFAULT_MAX_UNAVAILABLE),
+                                                   replicas)
+    if unavailable > 0 or surge == 0 or not replicas or not change.container_patch:
+        return
+    template = spec.apply_container(merged["spec"].get("template") or {}, change.container_patch)
+    try:
+        capacity.check_gpu_room(ctx.api, template, 1, "the rollout (maxUnavailable 0: a surge pod must start "
+                                "before any old pod stops)", ctx.progress)
+    except capacity.NoRoom as exc:
+        raise InputError("%s. Set max_unavailable to 1 to replace GPU pods one at a time, or add GPU capacity" % exc)
+
+
+def gpu_room(ctx, template, pods_needed, what, advice):
+    try:
+        capacity.check_gpu_room(ctx.api, template, pods_needed, what, ctx.progress)
+    except capacity.NoRoom as exc:
+        raise InputError("%s. %s" % (exc, advice))
+
+
+# -- the change ----------------------------------------------------------------------------------
+def write_change(ctx, deployment, change):
+    """Patch with the resourceVersion read as precondition; on a conflict, read and decide again.
+
+    Returns (deployment as written, change as written); the change may have shrunk to nothing
+    when someone else wrote the same template meanwhile.
+    """
+    cause = spec.change_cause(ctx.settings.image, ctx.settings.env)
+    for attempt in range(CONFLICT_ATTEMPTS):
+        refuse_if_paused(ctx, deployment)
+        body = spec.build_patch(deployment, change.container_patch, change.spec_patch, cause)
+        try:
+            return ctx.write("PATCH", ctx.deployment_path(ctx.name), body), change
+        except KubeError as exc:
+            if not exc.conflict or attempt == CONFLICT_ATTEMPTS - 1:
+                raise refusal(ctx, exc, "kept changing while this run tried to write") or exc
+        # Status writes by the controller also move the resourceVersion: read, plan again.
+        deployment = read_deployment(ctx)
+        change = plan(ctx, deployment)
+        if not change.changes:
+            return deployment, change
+    return deployment, change
+
+
+def refusal(ctx, exc, conflict):
+    """The InputError a user should see for a refused write, or None for other API errors."""
+    if exc.conflict:
+        return InputError("Deployment %s/%s %s (%s); run again" % (ctx.namespace, ctx.name, conflict, exc))
+    if exc.status in (400, 422):
+        return InputError("the API server rejected the change to Deployment %s/%s: %s" % (ctx.namespace, ctx.name, exc))
+    return None
+
+
+def patch_deployment(ctx, name, body, patch_type="strategic", own_object=False):
+    try:
+        return ctx.write("PATCH", ctx.deployment_path(name), body, patch_type=patch_type, own_object=own_object)
+    except KubeError as exc:
+        raise refusal(ctx, exc, "changed while this run was writing") or exc
+
+
+# -- waiting -------------------------------------------------------------------------------------
+def generation(obj):
+    return (obj.get("metadata") or {}).get("generation") or 0
+
+
+def wait_rollout(ctx, phase, deployment, capped=True):
+    """Wait for ``deployment`` (as this run last wrote or read it) to roll out; an Outcome with its view."""
+    ctx.enter(phase)
+    judge = RolloutJudge(ctx.settings.thresholds, min_generation=generation(deployment), written_at=ctx.written_at)
+    deadline = ProgressDeadline(deployment, ctx.clock.monotonic())
+    return ctx.loop.wait(phase, deployment, judge, deadline=deadline, cap=ctx.cap if capped else None)
+
+
+def run_gates(ctx, phase, outcome):
+    """The model gates on the new pods of a completed rollout; their report goes into the result."""
+    if ctx.gates is None or not outcome.ok:
+        return outcome
+    ctx.enter("gate")
+    with ctx.result.timed("gate", ctx.clock):
+        gated, entries = ctx.gates.run(ctx, phase, outcome.view)
+    ctx.result.gates = entries
+    return gated
+
+
+def hold(ctx, phase, view, seconds, what):
+    """Watch the new pods of ``view`` for ``seconds``: the one hold verdict decides."""
+    ctx.enter("hold")
+    baseline = holds.Baseline([p for p in view.new_pods if diagnose.is_pod_active(p)])
+    ctx.progress("%s: holding %ss, watching %d new pod(s)" % (phase, seconds, len(baseline)))
+    end = ctx.clock.monotonic() + seconds
+    return ctx.loop.wait(phase, view.deployment, HoldJudge(phase, baseline), deadline=HoldUntil(phase, end, seconds, what),
+                         cap=ctx.cap)
+
+
+def diagnostics(ctx, pods, limit=5):
+    """Pods of the failed ReplicaSet with waiting reasons, restarts, events and a log tail."""
+    ctx.enter("diagnose")
+    chosen = sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name", ""))[:limit]
+    if not chosen:
+        return []
+    names = set((p.get("metadata") or {}).get("name") for p in chosen)
+    try:
+        events = [e for e in ctx.api.get(ctx.api.path("v1", "events", ctx.namespace),
+                                         {"fieldSelector": "involvedObject.kind=Pod"}).get("items", [])
+                  if (e.get("involvedObject") or {}).get("name") in names]
+    except KubeError:
+        events = []
+    tails = {}
+    if ctx.settings.log_lines:
+        for pod in chosen[:3]:
+            ctx.loop.keep_lock()
+            name = pod["metadata"]["name"]
+            tails[(name, ctx.container)] = _log_tail(ctx, name, ctx.settings.log_lines)
+    return diagnose.summarize_pods(chosen, events, tails)
+
+
+def _log_tail(ctx, pod, lines):
+    path = ctx.api.path("v1", "pods", ctx.namespace, pod, "log")
+    try:
+        resp = ctx.api.call("GET", path, query={"container": ctx.container, "tailLines": str(lines)},
+                            stream=True, timeout=10)
+        text = resp.data.decode("utf-8", "replace")
+        resp.release_conn()
+        return text.splitlines()[-lines:]
+    except KubeError as exc:
+        return ["(no log: %s)" % exc]
+
+
+# -- the verdict ---------------------------------------------------------------------------------
+def conclude(ctx, outcome, previous):
+    """End the run on the rollout's outcome: complete, a failure about the world, or on_failure."""
+    result = ctx.result
+    view = outcome.view
+    if view is not None and view.deployment is not None:
+        result.set_current(view.deployment)
+    if outcome.ok:
+        result.end("complete", "complete", outcome.message)
+        return
+    if not reasons.against_template(outcome.reason):
+        ctx.freeze(outcome.reason)
+        result.end(reasons.REASONS[outcome.reason].verdicts[0], outcome.reason, outcome.message)
+        return
+    result.diagnostics = diagnostics(ctx, view.new_pods if view is not None else [])
+    policy = ctx.settings.on_failure
+    if policy == "pause":
+        ctx.enter("pause")
+        patch_deployment(ctx, ctx.name, {"spec": {"paused": True}})
+        ctx.freeze("paused")
+        result.end("paused", outcome.reason, "%s; Deployment paused for inspection (on_failure=pause)" % outcome.message)
+        return
+    if policy == "fail":
+        result.end("failed", outcome.reason, outcome.message)
+        return
+    rollback(ctx, view.deployment if view is not None else read_deployment(ctx), outcome, previous)
+
+
+def rollback(ctx, deployment, outcome, previous):
+    result = ctx.result
+    ctx.enter("rollback")
+    if previous is None:
+        previous = spec.previous_from_replicasets(deployment, replicasets_of(ctx, deployment))
+    if previous is None:
+        result.end("failed", outcome.reason, "%s; nothing to roll back to (no earlier revision recorded)" % outcome.message)
+        return
+    ctx.progress("rolling back Deployment %s/%s to revision %s (%s)"
+                 % (ctx.namespace, ctx.name, previous["revision"], previous["image"]))
+    with result.timed("rollback", ctx.clock):
+        failed_revision = spec.revision_of(deployment)
+        written = patch_deployment(ctx, ctx.name, spec.rollback_patch(previous["template"], failed_revision),
+                                   patch_type="json")
+        back = wait_rollout(ctx, "rollback", written, capped=False)
+    if back.view is not None and back.view.deployment is not None:
+        result.set_current(back.view.deployment)
+    if back.ok:
+        now = back.view.deployment
+        result.rolled_back_to = {"revision": spec.revision_of(now), "original_revision": previous["revision"],
+                                 "image": spec.image_of(now, ctx.container)}
+        result.end("rolled_back", outcome.reason,
+                   "%s; rolled back to the previous template (revision %s, image %s) and it is complete"
+                   % (outcome.message, previous["revision"], previous["image"]))
+        return
+    if not reasons.against_template(back.reason):
+        # Paused, stalled, Lease lost during the rollback: say so, first.
+        ctx.freeze(back.reason)
+        result.end(reasons.REASONS[back.reason].verdicts[0], back.reason,
+                   "%s. This happened during the rollback after: %s" % (back.message, outcome.message))
+        return
+    result.extra["rollback_failure"] = {"reason": back.reason, "message": back.message}
+    result.end("failed", "rollback_failed",
+               "ROLLBACK FAILED: %s. The rollout had failed first: %s" % (back.message, outcome.message))
+
+
+# -- a rolling update: what every strategy ends with ---------------------------------------------
+def roll(ctx, deployment, change):
+    """Write ``change`` (when there is one) and wait for the rolling update and its gates.
+
+    Returns (Outcome, previous): previous is the template to go back to, as recorded on the
+    Deployment by the write (or by the earlier run this one resumes), or None.
+    """
+    result = ctx.result
+    previous = spec.recorded_previous(deployment) if result.resumed else None
+    if change.changes:
+        ctx.enter("preflight")
+        surge_room(ctx, deployment, change)
+        ctx.enter("change")
+        with result.timed("change", ctx.clock):
+            deployment, change = write_change(ctx, deployment, change)
+        if change.container_patch:
+            previous = spec.recorded_previous(deployment)
+        if change.changes:
+            ctx.progress("patched Deployment %s/%s: %s" % (ctx.namespace, ctx.name,
+                                                           spec.describe_change(change.container_patch,
+                                                                                change.spec_patch)))
+    with result.timed("rollout", ctx.clock):
+        outcome = wait_rollout(ctx, "rollout", deployment)
+    return run_gates(ctx, "rollout", outcome), previous

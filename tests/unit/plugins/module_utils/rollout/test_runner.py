@@ -1,0 +1,217 @@
+"""The runner against a fake API and controller: every path ends in the full result, and writes only what it may."""
+
+import pytest
+
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import spec
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
+from tests.unit.plugins.module_utils.rollout.fake import World, assert_contract
+
+
+def writes(world, fragment="/deployments/llm"):
+    return [(m, ph) for m, path, ph, _b in world.api.writes if path.endswith(fragment)]
+
+
+def test_good_image_completes_with_one_write_and_the_lease_released():
+    world = World()
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert (result["verdict"], result["reason"], result["changed"]) == ("complete", "complete", True)
+    assert result["previous"] == {"revision": "1", "image": "repo/model:v1"}
+    assert result["current"]["image"] == "repo/model:v2" and result["current"]["revision"] == "2"
+    assert writes(world) == [("PATCH", "change")]
+    assert world.image() == "repo/model:v2"
+    assert [m for m, path, _p, _b in world.api.writes if "/leases" in path] == ["POST", "DELETE"]
+    assert not world.api.items("leases")
+    assert result["timeline"][-1]["updated"] == 3 and result["timeline"][-1]["available"] == 3
+    assert result["lock"]["lease"] == "modelops-rollout-llm"
+    assert any("rollout: 3/3 updated" in line for line in world.lines)
+
+
+def test_a_second_run_writes_nothing_at_all():
+    world = World()
+    world.run(image="repo/model:v2")
+    version = world.deployment()["metadata"]["resourceVersion"]
+    again = assert_contract(world.run(image="repo/model:v2"))
+    assert (again["verdict"], again["reason"], again["changed"]) == ("unchanged", "up_to_date", False)
+    assert world.api.writes == []
+    assert world.deployment()["metadata"]["resourceVersion"] == version
+    assert again["lock"] is None
+
+
+def test_a_written_but_unfinished_rollout_is_resumed_without_a_second_write():
+    world = World(ready_delay=5)
+    dep = world.deployment()
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = "repo/model:v2"
+    dep["metadata"]["generation"] += 1
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert result["verdict"] == "complete" and result["resumed"] is True and result["changed"] is False
+    assert writes(world) == []
+
+
+@pytest.mark.parametrize("image, reason, words", [
+    ("repo/model:crash", "crash_loop", "CrashLoopBackOff"),
+    ("repo/model:pullfail", "image_pull", "ErrImagePull"),
+    ("repo/model:big", "unschedulable", "Insufficient cpu"),
+])
+def test_a_bad_image_fails_fast_and_the_recorded_template_comes_back(image, reason, words):
+    world = World()
+    before = world.deployment()["spec"]["template"]
+    result = assert_contract(world.run(image=image))
+    assert (result["verdict"], result["reason"]) == ("rolled_back", reason), result["message"]
+    assert words in result["message"]
+    assert "rolled back to the previous template (revision 1, image repo/model:v1)" in result["message"]
+    assert result["rolled_back_to"]["image"] == "repo/model:v1"
+    assert world.deployment()["spec"]["template"] == before
+    assert writes(world) == [("PATCH", "change"), ("PATCH", "rollback")]
+    assert result["diagnostics"] and result["diagnostics"][0]["log_tail"] == ["loading model", "model failed"]
+
+
+def test_on_failure_pause_pauses_and_writes_nothing_after():
+    world = World()
+    result = assert_contract(world.run(image="repo/model:crash", on_failure="pause"))
+    assert (result["verdict"], result["reason"]) == ("paused", "crash_loop")
+    assert world.deployment()["spec"]["paused"] is True
+    assert writes(world) == [("PATCH", "change"), ("PATCH", "pause")]
+    assert world.image() == "repo/model:crash"
+
+
+def test_on_failure_fail_reports_and_leaves_the_template():
+    world = World()
+    result = assert_contract(world.run(image="repo/model:crash", on_failure="fail"))
+    assert (result["verdict"], result["reason"]) == ("failed", "crash_loop")
+    assert writes(world) == [("PATCH", "change")]
+
+
+def test_a_slow_rollout_that_keeps_progressing_is_never_cut_off():
+    # 20 replicas one at a time, each 6 s to load: 120 s of rollout against a deadline of 8 s.
+    world = World(replicas=20, pds=8, ready_delay=6, one_at_a_time=True)
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert result["verdict"] == "complete", result["message"]
+    assert result["durations"]["rollout"] > 8 + 30 + 30
+    assert len([p for p in result["timeline"] if p["phase"] == "rollout"]) >= 20
+
+
+def test_a_rollout_that_stops_progressing_fails_at_the_deadline_with_the_cause():
+    world = World(pds=10)
+    result = assert_contract(world.run(image="repo/model:broken"))
+    assert (result["verdict"], result["reason"]) == ("rolled_back", "progress_deadline_exceeded")
+    assert "exceeded its progress deadline (10s without progress)" in result["message"]
+    assert "ContainersNotReady" in result["message"]
+
+
+def test_the_timeout_option_is_an_overall_cap():
+    world = World(replicas=20, pds=8, ready_delay=6, one_at_a_time=True)
+    result = assert_contract(world.run(image="repo/model:v2", timeout=30))
+    assert (result["verdict"], result["reason"]) == ("rolled_back", "timeout")
+    assert "timeout=30s, the overall cap" in result["message"]
+    # The rollback is not cut short by the cap.
+    assert world.image() == "repo/model:v1"
+
+
+def test_a_controller_that_never_observes_the_change_is_not_blamed_on_the_template():
+    world = World()
+    world.controller.stalled = True
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert (result["verdict"], result["reason"]) == ("failed", "controller_stalled")
+    assert "kube-controller-manager has not observed generation 2" in result["message"]
+    assert "for 30s" in result["message"]
+    assert writes(world) == [("PATCH", "change")]
+    assert world.image() == "repo/model:v2"
+
+
+def test_a_controller_frozen_mid_rollout_ends_as_stalled_after_the_deadline_and_writes_nothing_more():
+    world = World(replicas=4, pds=10, ready_delay=3, one_at_a_time=True)
+    world.controller.frozen_after = world.clock.monotonic() + 4
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert (result["verdict"], result["reason"]) == ("failed", "controller_stalled")
+    assert "progress deadline of 10s passed without the controller's own ProgressDeadlineExceeded" in result["message"]
+    assert writes(world) == [("PATCH", "change")]
+
+
+def test_a_person_pausing_mid_rollout_gets_paused_and_no_write_after():
+    world = World(replicas=4, ready_delay=3, one_at_a_time=True)
+    start = world.clock.monotonic()
+
+    def person(now):
+        dep = world.deployment()
+        if now - start > 5 and not dep["spec"].get("paused"):
+            dep["spec"]["paused"] = True
+            dep["metadata"]["generation"] += 1
+            dep["metadata"]["managedFields"] = [{"manager": "kubectl-rollout", "operation": "Update",
+                                                 "time": "2026-11-25T09:00:06Z", "fieldsV1": {"f:spec": {"f:paused": {}}}}]
+            world.api.touch(dep)
+
+    world.controller.hooks.append(person)
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert (result["verdict"], result["reason"]) == ("paused", "paused")
+    assert "paused by kubectl-rollout at 2026-11-25T09:00:06Z" in result["message"]
+    assert writes(world) == [("PATCH", "change")]
+    assert world.image() == "repo/model:v2"
+
+
+def test_a_deployment_paused_before_the_run_is_refused_with_nothing_written():
+    world = World()
+    world.deployment()["spec"]["paused"] = True
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert (result["verdict"], result["reason"], result["changed"]) == ("paused", "paused", False)
+    assert "kubectl rollout resume deployment/llm -n serving" in result["message"]
+    assert world.api.writes == []
+
+
+def test_a_deployment_deleted_during_the_wait_is_named():
+    world = World(ready_delay=5)
+    start = world.clock.monotonic()
+    world.controller.hooks.append(lambda now: world.api.remove("deployments", "serving", "llm") if now - start > 2
+                                  else None)
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert (result["verdict"], result["reason"]) == ("failed", "deployment_deleted")
+
+
+def test_a_conflicting_write_is_planned_again_and_a_bad_replan_is_input_not_a_traceback():
+    world = World()
+    # Someone removes the container this run changes, between our read and our write.
+    world.api.fail(KubeError("the object has been modified", status=409), method="PATCH", times=1)
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert result["verdict"] == "complete"
+    assert len(writes(world)) == 1
+
+    world2 = World()
+    world2.api.fail(KubeError("the object has been modified", status=409), method="PATCH", times=1)
+    original_get = world2.api.get
+
+    def get(path, query=None):
+        obj = original_get(path, query)
+        if path.endswith("/deployments/llm") and world2.api.phase == "change":
+            obj["spec"]["template"]["spec"]["containers"][0]["name"] = "renamed"
+        return obj
+
+    world2.api.get = get
+    result = assert_contract(world2.run(image="repo/model:v2", container="server"))
+    assert (result["verdict"], result["reason"]) == ("failed", "invalid_input")
+    assert "container 'server' not found" in result["message"]
+
+
+def test_check_mode_previews_and_writes_nothing():
+    world = World()
+    result = assert_contract(world.run(check_mode=True, image="repo/model:v2"))
+    assert (result["verdict"], result["reason"], result["changed"]) == ("pending", "check_mode", True)
+    assert result["diff"]["after"]["image"] == "repo/model:v2"
+    assert world.api.writes == [] and world.image() == "repo/model:v1"
+
+
+def test_bad_input_is_named_before_anything_is_written():
+    world = World()
+    result = assert_contract(world.run(image="Repo/Model:v2"))
+    assert (result["verdict"], result["reason"]) == ("failed", "invalid_input")
+    assert "is not a valid image reference" in result["message"]
+    missing = assert_contract(world.run(name="nope", image="repo/model:v2"))
+    assert "Deployment 'nope' not found in namespace 'serving'" in missing["message"]
+    assert world.api.writes == []
+
+
+def test_the_recorded_template_is_what_the_rollback_restores_even_after_a_restart():
+    world = World()
+    world.run(image="repo/model:v2")
+    recorded = spec.recorded_previous(world.deployment())
+    assert recorded["image"] == "repo/model:v1"
+    result = assert_contract(world.run(image="repo/model:crash"))
+    assert result["verdict"] == "rolled_back" and world.image() == "repo/model:v2"

@@ -1,0 +1,309 @@
+"""The wait loop's policies and judges, from objects and a clock: deadlines, stalls, pauses, holds."""
+
+import copy
+
+import pytest
+
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, hold
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import LockLost
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.judges import (
+    HoldJudge,
+    RolloutJudge,
+    paused_by,
+    stall_cause,
+)
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import (
+    CONTROLLER_GRACE,
+    Cap,
+    HoldUntil,
+    ProgressDeadline,
+    Quiet,
+    View,
+    WaitLoop,
+)
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import Cache, Change
+from tests.unit.plugins.module_utils.rollout.fake import FakeClock
+
+WALL = FakeClock().wall()
+
+
+def dep(generation=2, observed=2, updated=1, ready=1, available=1, replicas=3, pds=600, reason="ReplicaSetUpdated",
+        updated_at="2026-11-25T09:00:00Z", paused=False):
+    d = {"metadata": {"name": "llm", "namespace": "serving", "uid": "d1", "generation": generation},
+         "spec": {"replicas": replicas, "progressDeadlineSeconds": pds, "paused": paused,
+                  "template": {"metadata": {"labels": {"app": "llm"}}, "spec": {"containers": [{"name": "s"}]}}},
+         "status": {"observedGeneration": observed, "replicas": replicas, "updatedReplicas": updated,
+                    "readyReplicas": ready, "availableReplicas": available,
+                    "conditions": [{"type": "Progressing", "status": "True", "reason": reason,
+                                    "lastUpdateTime": updated_at}]}}
+    return d
+
+
+def view(deployment, mono=1000.0, pods=()):
+    v = View(deployment, [], list(pods), mono, WALL)
+    v.new_pods = list(pods)
+    return v
+
+
+# -- the progress deadline ---------------------------------------------------------------------------
+def test_the_deadline_moves_with_every_progress_the_controller_records():
+    d = dep()
+    deadline = ProgressDeadline(d, started=1000.0)
+    assert deadline.at == 1000.0 + 600 + CONTROLLER_GRACE
+    deadline.observe(view(d, 1100.0))
+    assert deadline.at == 1100.0 + 600 + CONTROLLER_GRACE
+    deadline.observe(view(dep(), 1500.0))  # nothing moved: the deadline stays
+    assert deadline.at == 1100.0 + 600 + CONTROLLER_GRACE
+    deadline.observe(view(dep(ready=2, updated_at="2026-11-25T09:08:20Z"), 1600.0))
+    assert deadline.at == 1600.0 + 600 + CONTROLLER_GRACE
+    assert not deadline.expired(1600.0 + 629) and deadline.expired(1600.0 + 630)
+
+
+def test_a_rollout_forty_minutes_long_never_meets_a_deadline_while_it_progresses():
+    deadline = ProgressDeadline(dep(replicas=40), started=0.0)
+    for minute in range(40):
+        d = dep(replicas=40, updated=minute + 1, ready=minute, available=minute)
+        deadline.observe(view(d, minute * 60.0))
+        assert not deadline.expired(minute * 60.0 + 59)
+
+
+def test_no_deadline_for_a_deployment_without_one():
+    assert ProgressDeadline(dep(pds=2147483647), 0.0).at is None
+
+
+class Watches:
+    connected = True
+    last_error = None
+
+
+def test_after_the_deadline_without_the_controller_s_verdict_the_controller_is_stalled():
+    deadline = ProgressDeadline(dep(pds=10), started=0.0)
+    outcome = deadline.outcome(view(dep(pds=10), 40.0), Watches())
+    assert outcome.reason == "controller_stalled"
+    assert "progress deadline of 10s passed without the controller's own ProgressDeadlineExceeded" in outcome.message
+    lost = Watches()
+    lost.connected, lost.last_error = False, "connection refused"
+    assert deadline.outcome(view(dep(pds=10), 40.0), lost).reason == "api_error"
+    assert deadline.outcome(None, lost).reason == "api_error"
+
+
+def test_the_cap_and_the_hold_end_when_they_say():
+    cap = Cap(started=0.0, seconds=30)
+    assert not cap.expired(29.9) and cap.expired(30)
+    assert cap.outcome(view(dep()), None).reason == "timeout"
+    held = HoldUntil("bake", 50.0, 20, "3 new pod(s)")
+    assert held.expired(50.0) and held.outcome(None, None).ok
+
+
+# -- the rollout judge -----------------------------------------------------------------------------
+def judge(**kw):
+    return RolloutJudge(diagnose.Thresholds(), **kw)
+
+
+def test_a_cache_older_than_our_own_write_is_not_judged():
+    # What the watch still shows from before the write: complete, on the old template.
+    old = dep(generation=1, observed=1, updated=3, ready=3, available=3)
+    assert judge(min_generation=2).judge(view(old)) is None
+    assert judge(min_generation=1).judge(view(old)).ok
+
+
+def test_paused_is_reported_naming_who_paused():
+    d = dep(generation=3, observed=3, paused=True)
+    d["metadata"]["managedFields"] = [
+        {"manager": "modelops.serving", "time": "2026-11-25T09:00:00Z", "fieldsV1": {"f:spec": {"f:template": {}}}},
+        {"manager": "kubectl-rollout", "time": "2026-11-25T09:01:00Z", "fieldsV1": {"f:spec": {"f:paused": {}}}}]
+    outcome = judge().judge(view(d))
+    assert outcome.reason == "paused"
+    assert outcome.message.startswith("Deployment serving/llm was paused by kubectl-rollout at 2026-11-25T09:01:00Z")
+    assert paused_by(d) == ("kubectl-rollout", "2026-11-25T09:01:00Z")
+    # A paused Deployment whose rollout is complete is complete.
+    assert judge().judge(view(dep(updated=3, ready=3, available=3, paused=True))).ok
+
+
+def test_a_generation_the_controller_never_observes_is_a_stalled_controller_after_the_grace():
+    j = judge()
+    d = dep(generation=3, observed=2)
+    assert j.judge(view(d, 1000.0)) is None
+    assert j.wake(view(d, 1000.0)) == 1000.0 + CONTROLLER_GRACE
+    assert j.judge(view(d, 1000.0 + CONTROLLER_GRACE - 1)) is None
+    outcome = j.judge(view(d, 1000.0 + CONTROLLER_GRACE))
+    assert outcome.reason == "controller_stalled"
+    assert "has not observed generation 3 of Deployment serving/llm for 30s (it has seen 2)" in outcome.message
+    # Observed again: the clock of the stall starts over.
+    j.judge(view(dep(generation=3, observed=3), 1100.0))
+    assert j.unobserved_since is None
+
+
+def test_the_deadline_condition_names_the_likeliest_cause():
+    d = dep(reason="ProgressDeadlineExceeded", pds=8)
+    d["status"]["conditions"][0]["status"] = "False"
+    pod = {"metadata": {"name": "llm-x-1"}, "status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+         "message": "containers with unready status: [s]", "lastTransitionTime": "2026-11-25T08:59:50Z"}],
+        "containerStatuses": [{"name": "s", "ready": False, "state": {"running": {}}}]}}
+    outcome = judge().judge(view(d, pods=[pod]))
+    assert outcome.reason == "progress_deadline_exceeded"
+    assert "exceeded its progress deadline (8s without progress)" in outcome.message
+    assert "ContainersNotReady" in outcome.message
+
+
+def test_a_deadline_condition_from_before_our_write_is_no_verdict():
+    d = dep(reason="ProgressDeadlineExceeded", updated_at="2026-11-25T08:00:00Z")
+    assert judge(written_at="2026-11-25T09:00:00Z").judge(view(d)) is None
+    assert judge(written_at="2026-11-25T07:00:00Z").judge(view(d)).reason == "progress_deadline_exceeded"
+
+
+def test_quota_and_admission_failures_are_named_at_the_deadline():
+    d = dep(reason="ProgressDeadlineExceeded")
+    d["status"]["conditions"].append({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                      "message": 'pods "llm-x" is forbidden: exceeded quota: gpu'})
+    assert stall_cause(view(d)) == 'FailedCreate: pods "llm-x" is forbidden: exceeded quota: gpu'
+
+
+def test_an_unschedulable_pod_wakes_the_loop_when_its_grace_ends():
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "lastTransitionTime": "2026-11-25T08:59:50Z"}]}}
+    wake = judge().wake(view(dep(), 1000.0, pods=[pod]))
+    assert wake == pytest.approx(1000.0 + 20 + 0.05)
+
+
+# -- the hold verdict -------------------------------------------------------------------------------
+def pod(name, restarts=0, ready=True, deleting=False, last=None):
+    p = {"metadata": {"name": name},
+         "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                    "reason": None if ready else "ContainersNotReady"}],
+                    "containerStatuses": [{"name": "server", "restartCount": restarts,
+                                           "lastState": {"terminated": last} if last else {}}]}}
+    if deleting:
+        p["metadata"]["deletionTimestamp"] = "2026-11-25T09:00:00Z"
+    return p
+
+
+def test_one_hold_verdict_for_restarts_readiness_deletion_and_availability():
+    base = hold.Baseline([pod("a"), pod("b", restarts=2)])
+    full = dep(updated=3, ready=3, available=3)
+    assert hold.verdict(base, full, [pod("a"), pod("b", restarts=2)]) is None
+    assert hold.verdict(base, full, [pod("a", restarts=1, last={"reason": "OOMKilled", "exitCode": 137}),
+                                     pod("b", restarts=2)]) == (
+        "bake_restart", "container server of pod a restarted (restarts 0 -> 1) (last exit: OOMKilled, code 137)")
+    assert hold.verdict(base, full, [pod("a"), pod("b", restarts=2, ready=False)]) == (
+        "bake_not_ready", "pod b lost readiness (ContainersNotReady)")
+    assert hold.verdict(base, full, [pod("a")]) == ("bake_not_ready", "pod b was deleted")
+    assert hold.verdict(base, full, [pod("a"), pod("b", deleting=True)]) == ("bake_not_ready", "pod b was deleted")
+    assert hold.verdict(base, dep(available=2), [pod("a"), pod("b", restarts=2)]) == (
+        "bake_unavailable", "only 2 of 3 replicas of llm available")
+    # Counts of an older spec say nothing yet.
+    assert hold.verdict(base, dep(generation=3, observed=2, available=0), [pod("a"), pod("b", restarts=2)]) is None
+    # A pod that appears during the hold is held to no restarts.
+    assert hold.verdict(base, full, [pod("a"), pod("b", restarts=2), pod("c", restarts=1)])[0] == "bake_restart"
+
+
+def test_the_hold_judge_prefixes_the_phase():
+    j = HoldJudge("canary step 2", hold.Baseline([pod("a")]))
+    outcome = j.judge(view(dep(updated=3, ready=3, available=3), pods=[pod("a", ready=False)]))
+    assert outcome.message == "canary step 2: pod a lost readiness (ContainersNotReady)"
+
+
+# -- the loop itself -------------------------------------------------------------------------------
+class StillWatches:
+    def __init__(self, clock, deployment):
+        self.clock = clock
+        self.cache = Cache()
+        self.cache.apply(Change("deployment", Change.SYNC, objects=[deployment]))
+        self.cache.apply(Change("replicaset", Change.SYNC, objects=[]))
+        self.cache.apply(Change("pod", Change.SYNC, objects=[]))
+        self.all_synced, self.connected, self.last_error = True, True, None
+        self.queued = []
+        self.waits = []
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def drain(self):
+        out, self.queued = self.queued, []
+        return out
+
+    def next_change(self, timeout):
+        self.waits.append(timeout)
+        self.clock.advance(timeout)
+
+    def stats(self):
+        return {"pod": {"lists": 1, "watches": 1, "reconnects": 0}}
+
+
+class Lease:
+    def __init__(self, clock, every=2.0, lose_at=None):
+        self.clock = clock
+        self.every = every
+        self.next_renewal = clock.monotonic() + every
+        self.renewals = []
+        self.lose_at = lose_at
+
+    def due(self, now):
+        return now >= self.next_renewal
+
+    def renew(self):
+        self.renewals.append(self.clock.monotonic())
+        self.next_renewal = self.clock.monotonic() + self.every
+
+    def check(self, now):
+        if self.lose_at is not None and now >= self.lose_at:
+            raise LockLost("the rollout Lease serving/modelops-rollout-llm was taken by bob during the run")
+
+
+def loop_on(deployment, lease=None):
+    clock = FakeClock()
+    watches = StillWatches(clock, deployment)
+    loop = WaitLoop(api=None, clock=clock, lease=lease(clock) if lease else None,
+                    watches=lambda _api, _d: watches)
+    return loop, clock, watches
+
+
+def test_a_hold_sleeps_until_the_next_renewal_and_renews_on_schedule():
+    d = dep(updated=3, ready=3, available=3)
+    loop, clock, watches = loop_on(d, lease=Lease)
+    outcome = loop.wait("hold", d, Quiet(), deadline=HoldUntil("hold", clock.monotonic() + 10, 10, "pods"))
+    assert outcome.ok
+    assert [t - 1000.0 for t in loop.lease.renewals] == [2, 4, 6, 8, 10]
+    # Never polled: each wait was the whole time to the next thing due.
+    assert watches.waits == [2.0] * 5
+
+
+def test_a_lost_lease_ends_any_wait_as_lock_lost():
+    d = dep()
+    loop, clock, _watches = loop_on(d, lease=lambda c: Lease(c, lose_at=c.monotonic() + 5))
+    outcome = loop.wait("canary step 1", d, Quiet(), deadline=HoldUntil("h", clock.monotonic() + 60, 60, "pods"))
+    assert (outcome.ok, outcome.reason) == (False, "lock_lost")
+    assert "taken by bob" in outcome.message
+
+
+def test_a_deleted_deployment_ends_the_wait():
+    d = dep()
+    loop, _clock, watches = loop_on(d)
+    watches.cache.apply(Change("deployment", Change.SYNC, objects=[]))
+    outcome = loop.wait("rollout", d, Quiet())
+    assert outcome.reason == "deployment_deleted"
+
+
+def test_watches_are_kept_across_phases_of_one_deployment_and_stopped_at_the_end():
+    d = dep(updated=3, ready=3, available=3)
+    made = []
+    clock = FakeClock()
+
+    def factory(_api, deployment):
+        made.append(deployment["metadata"]["name"])
+        return StillWatches(clock, deployment)
+
+    loop = WaitLoop(api=None, clock=clock, watches=factory)
+    loop.wait("rollout", d, judge())
+    loop.wait("bake", d, Quiet(), deadline=HoldUntil("bake", clock.monotonic() + 1, 1, "pods"))
+    other = copy.deepcopy(d)
+    other["metadata"]["name"] = "llm-canary"
+    loop.wait("canary", other, judge())
+    assert made == ["llm", "llm-canary"]
+    loop.close()
+    assert set(loop.stats) == {"llm", "llm-canary"}
