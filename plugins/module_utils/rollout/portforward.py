@@ -4,111 +4,51 @@
 """HTTP to one port of one pod through the API server, the way ``kubectl port-forward`` gets there.
 
 The path is the ``pods/{name}/portforward`` subresource upgraded to a WebSocket, which the API
-server relays to the kubelet (or, on the test ground, to kwok). The channel protocol
-(``v4.channel.k8s.io``) is small and spoken here on the standard library alone:
+server relays to the kubelet (or, on the test ground, to kwok). The WebSocket itself (handshake,
+framing, pings, TLS and proxies) is ``websocket-client``'s, the library the kubernetes client
+installs for the same purpose. What is left here is the port-forward channel protocol
+(``v4.channel.k8s.io``) and one bounded HTTP request on top of it:
 
-- every binary frame starts with a channel byte: ``0`` carries the TCP stream, ``1`` carries
+- every binary message starts with a channel byte: ``0`` carries the TCP stream, ``1`` carries
   errors from the kubelet (for example "connection refused" when nothing listens on the port);
-- the first frame of each channel is the port number, two bytes, little endian.
+- the first message of each channel is the port number, two bytes, little endian.
 
 Why not ``kubernetes.stream.portforward``: with kube-apiserver 1.34 and kwok it moves the bytes,
 but the kubelet side never tells the client when the pod closed its end, so a reader that waits
-for end-of-stream hangs until its timeout; it also opens its sockets with no connect or read timeout
-and pumps through a thread per forward. A gate needs one bounded request per check, an answer
-framed by HTTP (Content-Length or chunks), and errors it can put in words, so this module opens the
-WebSocket itself with the TLS material, proxy and credentials of the same client configuration
-(refreshing tokens through the configuration's hooks, as the REST calls do), one per request.
+for end-of-stream hangs until its timeout; it also pumps through a thread per forward. A gate
+needs one bounded request per check, an answer framed by HTTP (Content-Length or chunks), and
+errors it can put in words, so the connection here is opened with the TLS material, proxy and
+credentials of the same client configuration (refreshing tokens through the configuration's
+hooks, as the REST calls do), one per request, with a timeout on every read.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import hashlib
 import http.client
 import io
 import json
-import os
 import socket
 import ssl
-import struct
 
 from urllib.parse import urlencode, urlsplit
+
+try:
+    import websocket
+
+    WS_ERRORS = (websocket.WebSocketException, OSError, ssl.SSLError)
+except ImportError:  # the kubernetes client brings websocket-client; a gate without it says so
+    websocket = None
+    WS_ERRORS = (OSError, ssl.SSLError)
 
 DATA_CHANNEL = 0
 ERROR_CHANNEL = 1
 SUBPROTOCOL = "v4.channel.k8s.io"
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
 class PortForwardError(Exception):
     """The pod's port could not be reached; the message says where it broke, for a person."""
-
-
-class _Frames:
-    """RFC 6455 framing over a connected socket: masked frames out, whole messages in."""
-
-    def __init__(self, sock):
-        self.sock = sock
-
-    def _exact(self, n):
-        chunks = []
-        while n > 0:
-            chunk = self.sock.recv(n)
-            if not chunk:
-                raise EOFError("connection closed")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
-
-    def send(self, opcode, payload):
-        head = bytearray([0x80 | opcode])
-        size = len(payload)
-        if size < 126:
-            head.append(0x80 | size)
-        elif size < 1 << 16:
-            head.append(0x80 | 126)
-            head += struct.pack("!H", size)
-        else:
-            head.append(0x80 | 127)
-            head += struct.pack("!Q", size)
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(bytes(head) + mask + masked)
-
-    def _frame(self):
-        b0, b1 = self._exact(2)
-        size = b1 & 0x7F
-        if size == 126:
-            size = struct.unpack("!H", self._exact(2))[0]
-        elif size == 127:
-            size = struct.unpack("!Q", self._exact(8))[0]
-        mask = self._exact(4) if b1 & 0x80 else None
-        payload = self._exact(size) if size else b""
-        if mask:
-            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        return bool(b0 & 0x80), b0 & 0x0F, payload
-
-    def message(self):
-        """The next data message as (opcode, payload); answers pings; (OP_CLOSE, reason) at the end."""
-        parts, first = [], None
-        while True:
-            fin, opcode, payload = self._frame()
-            if opcode == OP_PING:
-                self.send(OP_PONG, payload)
-                continue
-            if opcode == OP_PONG:
-                continue
-            if opcode == OP_CLOSE:
-                return OP_CLOSE, payload[2:]
-            if first is None:
-                first = opcode
-            parts.append(payload)
-            if fin:
-                return first, b"".join(parts)
 
 
 def _ssl_context(config):
@@ -125,34 +65,26 @@ def _ssl_context(config):
     return ctx
 
 
-def _read_head(sock, limit=65536):
-    """Status line and headers of an HTTP response; the rest of what was read comes back too."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > limit:
-            break
-    head, _sep, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("iso-8859-1").split("\r\n")
-    try:
-        status = int(lines[0].split(" ", 2)[1])
-    except (IndexError, ValueError):
-        status = 0
-    headers = {}
-    for line in lines[1:]:
-        key, _colon, value = line.partition(":")
-        headers[key.strip().lower()] = value.strip()
-    return status, headers, rest
+def _proxy_options(config):
+    """websocket-client's proxy options from the client configuration's proxy settings."""
+    proxy = getattr(config, "proxy", None)
+    if not proxy:
+        return {}
+    url = urlsplit(proxy)
+    options = {"http_proxy_host": url.hostname, "http_proxy_port": url.port or 3128, "proxy_type": "http"}
+    if url.username:
+        options["http_proxy_auth"] = (url.username, url.password or "")
+    if getattr(config, "no_proxy", None):
+        options["http_no_proxy"] = [h.strip() for h in config.no_proxy.split(",") if h.strip()]
+    return options
 
 
 def _status_message(body):
+    text = (body or b"").decode("utf-8", "replace")
     try:
-        return json.loads(body.decode("utf-8", "replace")).get("message") or body.decode("utf-8", "replace")
+        return json.loads(text).get("message") or text
     except (ValueError, AttributeError):
-        return body.decode("utf-8", "replace")
+        return text
 
 
 class PodPortForward:
@@ -164,8 +96,7 @@ class PodPortForward:
         self.pod = pod
         self.port = int(port)
         self.timeout = timeout
-        self.sock = None
-        self.frames = None
+        self.ws = None
         self.seen_port = set()
         self.closed = False
 
@@ -176,79 +107,35 @@ class PodPortForward:
     def _fail(self, what):
         raise PortForwardError("cannot reach %s through the API server's port-forward: %s" % (self.where, what))
 
-    def _connect(self, config):
-        """A TCP (and TLS) connection to the API server, through the configured proxy if any."""
+    def _url(self, config):
         url = urlsplit(config.host)
-        host = url.hostname
-        port = url.port or (443 if url.scheme == "https" else 80)
-        proxy = getattr(config, "proxy", None)
-        if proxy:
-            purl = urlsplit(proxy)
-            raw = socket.create_connection((purl.hostname, purl.port or 3128), timeout=self.timeout)
-            lines = ["CONNECT %s:%d HTTP/1.1" % (host, port), "Host: %s:%d" % (host, port)]
-            for key, value in (getattr(config, "proxy_headers", None) or {}).items():
-                lines.append("%s: %s" % (key, value))
-            raw.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-            status, _headers, _rest = _read_head(raw)
-            if status != 200:
-                raw.close()
-                self._fail("the proxy %s refused CONNECT (HTTP %s)" % (proxy, status))
-        else:
-            raw = socket.create_connection((host, port), timeout=self.timeout)
-        if url.scheme == "https":
-            server_name = getattr(config, "tls_server_name", None) or host
-            return _ssl_context(config).wrap_socket(raw, server_hostname=server_name), url.netloc
-        return raw, url.netloc
+        scheme = "wss" if url.scheme == "https" else "ws"
+        path = self.api.path("v1", "pods", self.namespace, self.pod, "portforward")
+        return "%s://%s%s%s?%s" % (scheme, url.netloc, url.path.rstrip("/"), path, urlencode({"ports": str(self.port)}))
+
+    def _headers(self):
+        # Same credentials as the REST calls, refreshed by the configuration's hooks when they expire, and the
+        # client's own user agent, so audit logs show gate requests beside the REST calls.
+        rest = self.api._headers("application/json")
+        return ["%s: %s" % (key, rest[key]) for key in ("Authorization", "User-Agent") if rest.get(key)]
 
     def open(self):
+        if websocket is None:
+            self._fail("the websocket-client Python library is missing (it comes with the kubernetes client)")
         config = self.api.api_client.configuration
-        path = self.api.path("v1", "pods", self.namespace, self.pod, "portforward")
-        path += "?" + urlencode({"ports": str(self.port)})
+        sslopt = {"context": _ssl_context(config)}
+        if getattr(config, "tls_server_name", None):
+            sslopt["server_hostname"] = config.tls_server_name
+        self.ws = websocket.WebSocket(sslopt=sslopt, skip_utf8_validation=True, enable_multithread=False)
         try:
-            self.sock, netloc = self._connect(config)
-        except (OSError, ssl.SSLError) as exc:
+            self.ws.connect(self._url(config), header=self._headers(), subprotocols=[SUBPROTOCOL],
+                            timeout=self.timeout, **_proxy_options(config))
+        except websocket.WebSocketBadStatusException as exc:
+            self.close()
+            self._fail(self._explain_refusal(exc.status_code, _status_message(getattr(exc, "resp_body", None))))
+        except WS_ERRORS as exc:
+            self.close()
             self._fail("cannot connect to the API server %s: %s" % (config.host, exc))
-        key = base64.b64encode(os.urandom(16)).decode("ascii")
-        headers = {
-            "Host": netloc,
-            "Upgrade": "websocket",
-            "Connection": "Upgrade",
-            "Sec-WebSocket-Key": key,
-            "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Protocol": SUBPROTOCOL,
-        }
-        # Same credentials as the REST calls, refreshed by the configuration's hooks when they expire.
-        rest_headers = self.api._headers("application/json")
-        if rest_headers.get("Authorization"):
-            headers["Authorization"] = rest_headers["Authorization"]
-        # The client's own user agent, so audit logs show gate requests beside the REST calls.
-        if rest_headers.get("User-Agent"):
-            headers["User-Agent"] = rest_headers["User-Agent"]
-        request = "GET %s HTTP/1.1\r\n%s\r\n\r\n" % (path, "\r\n".join("%s: %s" % kv for kv in headers.items()))
-        try:
-            self.sock.sendall(request.encode("latin-1"))
-            status, resp_headers, rest = _read_head(self.sock)
-        except (OSError, ssl.SSLError) as exc:
-            self.close()
-            self._fail("the API server did not answer the upgrade: %s" % exc)
-        if status != 101:
-            body = rest
-            try:
-                want = int(resp_headers.get("content-length") or 0)
-                while len(body) < want:
-                    chunk = self.sock.recv(want - len(body))
-                    if not chunk:
-                        break
-                    body += chunk
-            except (OSError, ValueError):
-                pass
-            self.close()
-            self._fail(self._explain_refusal(status, _status_message(body)))
-        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode("ascii")).digest()).decode("ascii")
-        if resp_headers.get("sec-websocket-accept") != accept:
-            self.close()
-            self._fail("the API server's WebSocket answer did not match the request (a proxy in the way?)")
-        self.frames = _Frames(_Prefixed(self.sock, rest))
         return self
 
     def _explain_refusal(self, status, message):
@@ -262,8 +149,8 @@ class PodPortForward:
 
     def send(self, data):
         try:
-            self.frames.send(OP_BINARY, bytes([DATA_CHANNEL]) + data)
-        except (OSError, ssl.SSLError) as exc:
+            self.ws.send_binary(bytes([DATA_CHANNEL]) + data)
+        except WS_ERRORS as exc:
             self._fail("the stream broke while sending: %s" % exc)
 
     def recv(self):
@@ -272,22 +159,25 @@ class PodPortForward:
             return b""
         while True:
             try:
-                opcode, payload = self.frames.message()
+                opcode, payload = self.ws.recv_data()
+            except websocket.WebSocketTimeoutException:
+                self._fail("no answer within %ss" % self.timeout)
             except socket.timeout:
                 self._fail("no answer within %ss" % self.timeout)
-            except (EOFError, OSError, ssl.SSLError) as exc:
+            except websocket.WebSocketConnectionClosedException:
                 self.closed = True
-                if isinstance(exc, EOFError):
-                    return b""
+                return b""
+            except WS_ERRORS as exc:
+                self.closed = True
                 self._fail("the stream broke: %s" % exc)
-            if opcode == OP_CLOSE:
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
                 self.closed = True
                 return b""
             if not payload:
                 continue
             channel, data = payload[0], payload[1:]
             if channel not in self.seen_port:
-                # The first frame of each channel only names the port.
+                # The first message of each channel only names the port.
                 self.seen_port.add(channel)
                 data = data[2:]
             if channel == ERROR_CHANNEL and data:
@@ -298,17 +188,18 @@ class PodPortForward:
 
     def close(self):
         self.closed = True
-        if self.sock is not None:
+        if self.ws is not None:
+            # Say goodbye, but do not wait for the answer: the kubelet side may never give one.
             try:
-                if self.frames is not None:
-                    self.frames.send(OP_CLOSE, struct.pack("!H", 1000))
-            except (OSError, ssl.SSLError):
+                if self.ws.connected:
+                    self.ws.send_close()
+            except WS_ERRORS:
                 pass
             try:
-                self.sock.close()
-            except OSError:
+                self.ws.shutdown()
+            except WS_ERRORS:
                 pass
-            self.sock = None
+            self.ws = None
 
 
 class TLSOverStream:
@@ -372,23 +263,6 @@ class TLSOverStream:
 
     def close(self):
         self.stream.close()
-
-
-class _Prefixed:
-    """A socket whose first reads return bytes already read past the upgrade response."""
-
-    def __init__(self, sock, pending):
-        self.sock = sock
-        self.pending = pending
-
-    def recv(self, n):
-        if self.pending:
-            data, self.pending = self.pending[:n], self.pending[n:]
-            return data
-        return self.sock.recv(n)
-
-    def sendall(self, data):
-        self.sock.sendall(data)
 
 
 class _StreamReader(io.RawIOBase):
