@@ -89,6 +89,16 @@ class Process:
     def kill(self):
         self.stop(timeout=5, sig=signal.SIGKILL)
 
+    def freeze(self):
+        """SIGSTOP the process: alive, holding its ports and connections, doing nothing (a hung component)."""
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        """SIGCONT after ``freeze``."""
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGCONT)
+
     def tail(self, lines=None):
         try:
             with open(self.log_path, "rb") as f:

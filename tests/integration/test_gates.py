@@ -229,3 +229,24 @@ def test_bad_gate_settings_are_refused_before_anything_is_written(tg, k8s, names
     assert "gates.model is required for runtime tfserving" in result["msg"]
     d = k8s.apps.read_namespaced_deployment("model", namespace)
     assert d.spec.template.spec.containers[0].image == V1
+
+
+def test_aws_credentials_given_as_options_never_appear_in_the_output(tg, k8s, namespace, routed, good_server,
+                                                                      moto_url):  # noqa: F811
+    cw = boto3.client("cloudwatch", region_name=REGION, endpoint_url=moto_url,
+                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    cw.put_metric_alarm(AlarmName="model-ok", MetricName="ok", Namespace="ModelServing", Statistic="Average",
+                        Period=60, EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+    routed(good_server.port)
+    deploy(k8s, namespace)
+    gates = v2_gates(cloudwatch={"alarm_names": ["model-ok"], "endpoint_url": moto_url, "region": REGION,
+                                 "access_key": ACCESS_KEY, "secret_key": SECRET_KEY,
+                                 "session_token": "session-token-never-shown"})
+    run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                      {"name": "model", "namespace": namespace, "image": V2, "gates": gates}, verbosity=3)
+    result = run.wait()
+    assert result["verdict"] == "complete", result.get("msg") or result
+    assert [e["ok"] for e in result["gates"] if e["name"] == "cloudwatch"] == [True]
+    for secret in (ACCESS_KEY, SECRET_KEY, "session-token-never-shown"):
+        assert secret not in run.output
+        assert secret not in repr(result)

@@ -377,3 +377,147 @@ def test_minimal_rbac_from_the_shipped_role_is_enough(tg, k8s, namespace):
     assert failed["diagnostics"][0]["log_tail"], failed["diagnostics"]
     info = run_module(None, "modelops.serving.model_rollout_info", dict(auth, name="llm", namespace=namespace))
     assert info["deployments"][0]["image"] == "repo/model:v2", info
+
+
+# -- the engine's regimes: long rollouts, people and controllers acting, clocks that disagree ------------
+def _delay(seconds):
+    return {"testground.modelops.serving/ready-delay": "%ds" % seconds}
+
+
+def _generation(k8s, ns, name="llm"):
+    return _dep(k8s, ns, name).metadata.generation
+
+
+def _our_writes(k8s, ns, name="llm"):
+    """managedFields times of this collection's writes to the Deployment."""
+    return sorted(m.time for m in _dep(k8s, ns, name).metadata.managed_fields or [] if m.manager == "modelops.serving")
+
+
+@pytest.mark.parametrize("replicas, surge, delay, deadline", [(8, 1, 6, 12), (20, 2, 6, 12)], ids=["8", "20"])
+def test_a_slow_rollout_longer_than_the_old_fixed_deadline_completes_with_defaults(
+        tg, k8s, namespace, replicas, surge, delay, deadline):
+    # Every new pod loads for `delay` s and only `surge` start at a time, so the rollout takes at least
+    # replicas / surge * delay s: far beyond progressDeadlineSeconds + 30 s (the old fixed deadline),
+    # while the controller sees progress with every pod, well inside its deadline.
+    _deploy(k8s, namespace, replicas=replicas, max_surge=surge, max_unavailable=0, progress_deadline=deadline,
+            annotations=_delay(delay))
+    assert replicas // surge * delay > deadline + 30
+    result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2")
+    assert result["verdict"] == "complete", result.get("msg") or result
+    assert deployment_ready(k8s, namespace, "llm", "repo/model:v2")
+    assert [p["updated"] for p in result["timeline"]][-1] == replicas
+    d = _dep(k8s, namespace)
+    assert not any(c.reason == "ProgressDeadlineExceeded" for c in d.status.conditions or [])
+
+
+def test_a_rollout_that_really_stops_fails_at_the_progress_deadline_naming_the_cause(tg, k8s, namespace):
+    _deploy(k8s, namespace, progress_deadline=600)
+    result = rollout(tg, name="llm", namespace=namespace, image="repo/model:broken", progress_deadline_seconds=8)
+    assert (result["verdict"], result["reason"]) == ("rolled_back", "progress_deadline_exceeded"), result
+    assert "exceeded its progress deadline (8s without progress)" in result["message"]
+    assert "ContainersNotReady" in result["message"] and "new pods" in result["message"]
+    assert _image(_dep(k8s, namespace)) == "repo/model:v1"
+
+
+def test_kubectl_rollout_pause_mid_rollout_is_reported_and_nothing_is_written_after(tg, k8s, namespace):
+    _deploy(k8s, namespace, replicas=4, max_surge=1, max_unavailable=0, annotations=_delay(8))
+    run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                      {"name": "llm", "namespace": namespace, "image": "repo/model:v2"})
+    assert run.wait_for_progress(lambda line: "1/4 updated" in line, 120), run.output
+    tg.kubectl("-n", namespace, "rollout", "pause", "deployment/llm")
+    paused_generation = _generation(k8s, namespace)
+    ours = _our_writes(k8s, namespace)
+    result = run.wait()
+    assert (result["verdict"], result["reason"]) == ("paused", "paused"), result
+    assert result["failed"] is True
+    assert "was paused by kubectl" in result["message"] and "kubectl rollout resume" in result["message"]
+    d = _dep(k8s, namespace)
+    assert d.spec.paused is True
+    assert d.metadata.generation == paused_generation
+    assert _image(d) == "repo/model:v2"
+    assert "modelops.serving/rolled-back-from" not in (d.metadata.annotations or {})
+    assert _our_writes(k8s, namespace) == ours
+
+
+def test_a_holder_whose_clock_is_10_minutes_behind_keeps_its_live_lease(tg, k8s, namespace):
+    import datetime
+    import threading
+
+    _deploy(k8s, namespace)
+    before = _dep(k8s, namespace).metadata.resource_version
+
+    def skewed():
+        behind = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+        return behind.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    k8s.coordination.create_namespaced_lease(namespace, {
+        "metadata": {"name": "modelops-rollout-llm"},
+        "spec": {"holderIdentity": "laptop-10-min-behind", "leaseDurationSeconds": 6,
+                 "acquireTime": skewed(), "renewTime": skewed()}})
+    stop = threading.Event()
+
+    def holder():
+        # The holder lives: it renews every 2 s, writing its own clock's time, 10 minutes behind ours.
+        while not stop.wait(2):
+            k8s.coordination.patch_namespaced_lease("modelops-rollout-llm", namespace,
+                                                    {"spec": {"renewTime": skewed()}})
+
+    thread = threading.Thread(target=holder, daemon=True)
+    thread.start()
+    try:
+        result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2")
+    finally:
+        stop.set()
+        thread.join()
+    assert (result["verdict"], result["reason"], result["changed"]) == ("failed", "lock_held", False), result
+    assert "held by laptop-10-min-behind" in result["message"]
+    assert "its clock differs from ours" in result["message"]
+    assert _dep(k8s, namespace).metadata.resource_version == before
+    lease = k8s.coordination.read_namespaced_lease("modelops-rollout-llm", namespace)
+    assert lease.spec.holder_identity == "laptop-10-min-behind"
+
+
+class _Frozen:
+    """kube-controller-manager SIGSTOPped for the block, and always thawed after it."""
+
+    def __init__(self, tg):
+        self.process = tg.components["kube-controller-manager"]
+
+    def __enter__(self):
+        self.process.freeze()
+        return self
+
+    def __exit__(self, *exc):
+        self.process.thaw()
+
+
+def test_a_controller_frozen_mid_rollout_is_no_verdict_on_the_template(tg, k8s, namespace):
+    _deploy(k8s, namespace, replicas=3, max_surge=1, max_unavailable=0, progress_deadline=10, annotations=_delay(6))
+    run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                      {"name": "llm", "namespace": namespace, "image": "repo/model:v2"})
+    assert run.wait_for_progress(lambda line: "1/3 updated" in line, 120), run.output
+    with _Frozen(tg):
+        frozen_generation = _generation(k8s, namespace)
+        ours = _our_writes(k8s, namespace)
+        result = run.wait()
+        d = _dep(k8s, namespace)
+    assert (result["verdict"], result["reason"]) == ("failed", "controller_stalled"), result
+    assert "kube-controller-manager has not acted on Deployment" in result["message"]
+    assert "nothing more was written" in result["message"]
+    assert d.metadata.generation == frozen_generation and _image(d) == "repo/model:v2"
+    assert _our_writes(k8s, namespace) == ours
+    # Back at work, the controller finishes the rollout of the template nobody judged.
+    wait_for(lambda: deployment_ready(k8s, namespace, "llm", "repo/model:v2"), 120, "v2 rolled out after the thaw")
+
+
+def test_a_controller_that_never_observes_the_change_is_named_with_how_long(tg, k8s, namespace):
+    _deploy(k8s, namespace)
+    with _Frozen(tg):
+        result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2")
+        d = _dep(k8s, namespace)
+    assert (result["verdict"], result["reason"]) == ("failed", "controller_stalled"), result
+    assert "kube-controller-manager has not observed generation 2" in result["message"]
+    assert "for 3" in result["message"]
+    assert d.metadata.generation == 2 and _image(d) == "repo/model:v2"
+    assert "modelops.serving/rolled-back-from" not in (d.metadata.annotations or {})
+    wait_for(lambda: deployment_ready(k8s, namespace, "llm", "repo/model:v2"), 120, "v2 rolled out after the thaw")

@@ -155,3 +155,84 @@ def test_canary_killed_mid_step_continues_from_the_recorded_step(tg, k8s, namesp
     wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "canary gone")
     assert k8s.apps.read_namespaced_deployment("llm", namespace).spec.template.spec.containers[0].image == \
         "repo/model:v2"
+
+
+# -- holds several times longer than the Lease, other runs, and a lost Lease ------------------------------
+def _lease(k8s, ns):
+    return k8s.coordination.read_namespaced_lease("modelops-rollout-llm", ns)
+
+
+CANARY = {"strategy": "canary", "canary_steps": [50], "canary_pause_seconds": 20, "lock_ttl_seconds": 5}
+BLUE_GREEN = {"strategy": "blue_green", "service": "llm", "rollback_window_seconds": 20, "lock_ttl_seconds": 5}
+
+
+def _hold_line(line):
+    return "holding" in line
+
+
+def test_a_second_run_during_a_canary_pause_four_times_the_lease_is_refused_naming_the_holder(tg, k8s, namespace):
+    _deploy(k8s, namespace)
+    first = PlaybookRun(tg, "modelops.serving.model_rollout",
+                        dict(CANARY, name="llm", namespace=namespace, image="repo/model:v2", lock_identity="first-run"))
+    assert first.wait_for_progress(_hold_line, 120), first.output
+    second = rollout(tg, name="llm", namespace=namespace, image="repo/model:v3", lock_identity="second-run")
+    done = first.wait()
+    assert (second["verdict"], second["reason"], second["changed"]) == ("failed", "lock_held", False), second
+    assert "held by first-run" in second["message"]
+    assert done["verdict"] == "complete", done
+    assert k8s.apps.read_namespaced_deployment("llm", namespace).spec.template.spec.containers[0].image == \
+        "repo/model:v2"
+    assert _names(k8s, namespace) == ["llm"]
+
+
+def test_a_second_run_during_a_blue_green_window_four_times_the_lease_is_refused(tg, k8s, namespace):
+    _deploy(k8s, namespace)
+    first = PlaybookRun(tg, "modelops.serving.model_rollout",
+                        dict(BLUE_GREEN, name="llm", namespace=namespace, image="repo/model:v2",
+                             lock_identity="first-run"))
+    assert first.wait_for_progress(_hold_line, 120), first.output
+    second = rollout(tg, name="llm", namespace=namespace, image="repo/model:v3", strategy="blue_green",
+                     service="llm", lock_identity="second-run")
+    done = first.wait()
+    assert (second["reason"], second["changed"]) == ("lock_held", False), second
+    assert "held by first-run" in second["message"]
+    assert done["verdict"] == "complete", done
+    assert _names(k8s, namespace) == ["llm"]
+    assert k8s.core.read_namespaced_service("llm", namespace).spec.selector == {"app": "llm"}
+
+
+def test_a_lease_stolen_mid_canary_pause_ends_lock_lost_with_the_canary_removed(tg, k8s, namespace):
+    before = _deploy(k8s, namespace)
+    run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                      dict(CANARY, canary_pause_seconds=60, name="llm", namespace=namespace, image="repo/model:v2"))
+    assert run.wait_for_progress(_hold_line, 120), run.output
+    k8s.coordination.patch_namespaced_lease("modelops-rollout-llm", namespace,
+                                            {"spec": {"holderIdentity": "someone-else"}})
+    result = run.wait()
+    assert (result["verdict"], result["reason"]) == ("failed", "lock_lost"), result
+    assert "taken by someone-else" in result["message"]
+    for key in ("changed", "previous", "current", "rolled_back_to", "diagnostics", "timeline", "durations"):
+        assert key in result
+    wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "canary removed")
+    after = k8s.apps.read_namespaced_deployment("llm", namespace)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert _lease(k8s, namespace).spec.holder_identity == "someone-else"
+
+
+def test_a_lease_deleted_mid_blue_green_window_ends_lock_lost_with_green_removed(tg, k8s, namespace):
+    before = _deploy(k8s, namespace)
+    run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                      dict(BLUE_GREEN, rollback_window_seconds=60, name="llm", namespace=namespace,
+                           image="repo/model:v2"))
+    assert run.wait_for_progress(_hold_line, 120), run.output
+    k8s.coordination.delete_namespaced_lease("modelops-rollout-llm", namespace)
+    result = run.wait()
+    assert (result["verdict"], result["reason"]) == ("failed", "lock_lost"), result
+    assert "was deleted" in result["message"]
+    wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "green removed")
+    svc = k8s.core.read_namespaced_service("llm", namespace)
+    assert svc.spec.selector == {"app": "llm"}
+    assert not (svc.metadata.annotations or {}).get("modelops.serving/original-selector")
+    after = k8s.apps.read_namespaced_deployment("llm", namespace)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    wait_for(lambda: sum(Mix(k8s, namespace).sample()[0].values()) == 4, 30, "blue serving alone")
