@@ -270,17 +270,14 @@ class Report:
         return entry
 
 
-class Attempt:
+def attempt(target, check, timeout):
     """One request of a check to one target, judged: (ok, expected, got, unreachable)."""
-
-    @staticmethod
-    def run(target, check, timeout):
-        try:
-            resp = target.request(check, timeout)
-        except PortForwardError as exc:
-            return False, "an answer to %s" % check.describe(), str(exc), True
-        ok, expected, got = check.judge(resp.status, resp.body)
-        return ok, expected, got, False
+    try:
+        resp = target.request(check, timeout)
+    except PortForwardError as exc:
+        return False, "an answer to %s" % check.describe(), str(exc), True
+    ok, expected, got = check.judge(resp.status, resp.body)
+    return ok, expected, got, False
 
 
 def check_failure(check, target, expected, got, tries, unreachable):
@@ -322,7 +319,7 @@ class ChecksProbe:
         if self.tries == 0:
             self.started = self.clock.monotonic()
         self.tries += 1
-        ok, expected, got, unreachable = Attempt.run(target, check, timeout)
+        ok, expected, got, unreachable = attempt(target, check, timeout)
         if not ok and self.tries < self.attempts:
             self.due = self.clock.monotonic() + self.gates.cfg["interval"]
             return None
@@ -342,28 +339,28 @@ class ChecksProbe:
 
 
 class BakeProbe:
-    """Every ``bake_interval`` during the bake: the readiness checks once more, then the metric gates."""
+    """Every ``bake_interval`` during the bake: the readiness checks once more, then the metric gates.
+
+    A round's checks wait in the loop like the first ones (retries ``interval`` apart), with
+    the Lease renewed between any two requests.
+    """
 
     def __init__(self, gates, ctx, deployment, targets, t0, seconds, every):
         self.gates = gates
         self.ctx = ctx
         self.deployment = deployment
         self.targets = targets
-        self.t0 = t0
-        self.seconds = seconds
-        self.every = every
         self.end = t0 + seconds
+        self.every = every
         self.due = min(t0 + every, self.end)
         self.rounds = 0
 
     def run(self, view):
         self.rounds += 1
-        for target in self.targets:
-            for check in self.gates.checks:
-                self.ctx.loop.keep_lock()
-                outcome = self._check(target, check)
-                if outcome is not None:
-                    return outcome
+        checks = ChecksProbe(self.gates, self.targets, smoke=False, clock=self.ctx.clock)
+        outcome = self.ctx.loop.wait("bake", self.deployment, Quiet(), probe=checks)
+        if not outcome.ok:
+            return outcome
         try:
             self.gates.check_metrics()
         except Failure as failure:
@@ -372,26 +369,6 @@ class BakeProbe:
         # The last round runs at the end of the bake, none after it.
         self.due = min(now + self.every, self.end) if now < self.end else float("inf")
         return None
-
-    def _check(self, target, check):
-        clock = self.ctx.clock
-        t = clock.monotonic()
-        attempts = self.gates.cfg["retries"] + 1
-        tries = 0
-        while True:
-            tries += 1
-            ok, expected, got, unreachable = Attempt.run(target, check, self.gates.cfg["timeout"])
-            if ok or tries >= attempts:
-                break
-            held = self.ctx.loop.sleep("bake", self.deployment, self.gates.cfg["interval"])
-            if held is not None:
-                return held
-        seconds = clock.monotonic() - t
-        self.gates.report.add(check.name, target.pod if target.pod else target.label, ok, seconds, expected, got, tries)
-        self.gates.progress("gate: %s on %s: %s (%.3fs)" % (check.name, target.label, "ok" if ok else "FAILED", seconds))
-        if ok:
-            return None
-        return check_failure(check, target, expected, got, tries, unreachable).outcome
 
 
 class Gates:
