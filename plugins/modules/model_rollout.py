@@ -179,7 +179,7 @@ extends_documentation_fragment:
   - modelops.serving.eks_connection
 requirements:
   - kubernetes >= 24.2.0
-  - websocket-client >= 0.58.0 (installed with kubernetes; for O(gates) through the pod port-forward)
+  - websocket-client, as the kubernetes client installs it (for O(gates) through the pod port-forward)
   - PyYAML >= 3.11
 notes:
   - Check mode runs the change as a server-side dry run and reports the revision, image and strategy
