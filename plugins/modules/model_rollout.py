@@ -317,7 +317,16 @@ timeline:
   type: list
   elements: dict
 durations:
-  description: Seconds spent in C(change), C(rollout), C(gate), C(rollback) and C(total).
+  description:
+    - Seconds spent by phase; each second lands in at most one of C(change), C(rollout), C(gate) and C(rollback).
+    - C(change) is the writes toward the new version (the patch, each canary step's scale, the Service switch,
+      the cleanup after success).
+    - C(rollout) is every wait for the new version (the rolling update, each canary step and its pause, green
+      coming up, the blue/green window).
+    - C(gate) is the gate checks and the bake.
+    - C(rollback) is the answer to a failure (diagnostics, the rollback or the pause, a failed canary or green
+      removed and the Service switched back, and the wait for it).
+    - C(total) is the whole run, including reading, planning, the Lease and the preflight.
   returned: always
   type: dict
 gates:

@@ -49,6 +49,14 @@ def _names(k8s, ns):
     return sorted(d.metadata.name for d in k8s.apps.list_namespaced_deployment(ns).items)
 
 
+def _assert_durations_cover_the_phases(result):
+    """A failed canary or green: the wait and the rollback (diagnostics, removal) each land in a duration."""
+    durations = result["durations"]
+    assert durations["rollout"] > 0 and durations["rollback"] > 0, durations
+    parts = sum(durations[k] for k in ("change", "rollout", "gate", "rollback"))
+    assert parts <= durations["total"] + 0.01, durations
+
+
 def test_canary_steps_show_the_expected_mix_and_promote(tg, k8s, namespace):
     _deploy(k8s, namespace)
     with Mix(k8s, namespace) as mix:
@@ -75,6 +83,7 @@ def test_canary_with_a_crashing_image_fails_the_first_step_and_leaves_stable_unt
     assert result["verdict"] == "rolled_back" and result["reason"] == "crash_loop", result
     assert "canary step 1 (25%) failed" in result["message"] and "CrashLoopBackOff" in result["message"]
     assert [s["ok"] for s in result["canary"]["steps"]] == [False]
+    _assert_durations_cover_the_phases(result)
     wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "canary deleted")
     after = k8s.apps.read_namespaced_deployment("llm", namespace)
     assert after.metadata.resource_version == before.metadata.resource_version
@@ -116,6 +125,7 @@ def test_blue_green_rolls_back_in_one_write_within_the_window(tg, k8s, namespace
     assert result["reason"] == "bake_not_ready", result
     assert "switched back to blue in one write" in result["message"]
     assert result["blue_green"]["switch_back_seconds"] >= 0
+    _assert_durations_cover_the_phases(result)
     wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "green deleted")
     assert k8s.core.read_namespaced_service("llm", namespace).spec.selector == {"app": "llm"}
     assert k8s.apps.read_namespaced_deployment("llm", namespace).spec.template.spec.containers[0].image == \

@@ -46,8 +46,9 @@ class Context:
         return self.result.container
 
     def enter(self, phase):
-        """Name the phase the run is in; error messages and tests see it."""
+        """Name the phase the run is in; error messages and tests see it, and its time is a duration."""
         self.phase = phase
+        self.result.time_phase(phase, self.clock.monotonic())
         self.observer(phase)
 
     def freeze(self, reason):

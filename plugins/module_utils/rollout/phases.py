@@ -169,8 +169,7 @@ def run_gates(ctx, phase, outcome):
     if ctx.gates is None or not outcome.ok:
         return outcome
     ctx.enter("gate")
-    with ctx.result.timed("gate", ctx.clock):
-        gated, entries = ctx.gates.run(ctx, phase, outcome.view)
+    gated, entries = ctx.gates.run(ctx, phase, outcome.view)
     ctx.result.gates = entries
     return gated
 
@@ -257,11 +256,10 @@ def rollback(ctx, deployment, outcome, previous):
         return
     ctx.progress("rolling back Deployment %s/%s to revision %s (%s)"
                  % (ctx.namespace, ctx.name, previous["revision"], previous["image"]))
-    with result.timed("rollback", ctx.clock):
-        failed_revision = spec.revision_of(deployment)
-        written = patch_deployment(ctx, ctx.name, spec.rollback_patch(previous["template"], failed_revision),
-                                   patch_type="json")
-        back = wait_rollout(ctx, "rollback", written, capped=False)
+    failed_revision = spec.revision_of(deployment)
+    written = patch_deployment(ctx, ctx.name, spec.rollback_patch(previous["template"], failed_revision),
+                               patch_type="json")
+    back = wait_rollout(ctx, "rollback", written, capped=False)
     if back.view is not None and back.view.deployment is not None:
         result.set_current(back.view.deployment)
     if back.ok:
@@ -296,14 +294,12 @@ def roll(ctx, deployment, change):
         ctx.enter("preflight")
         surge_room(ctx, deployment, change)
         ctx.enter("change")
-        with result.timed("change", ctx.clock):
-            deployment, change = write_change(ctx, deployment, change)
+        deployment, change = write_change(ctx, deployment, change)
         if change.container_patch:
             previous = spec.recorded_previous(deployment)
         if change.changes:
             ctx.progress("patched Deployment %s/%s: %s" % (ctx.namespace, ctx.name,
                                                            spec.describe_change(change.container_patch,
                                                                                 change.spec_patch)))
-    with result.timed("rollout", ctx.clock):
-        outcome = wait_rollout(ctx, "rollout", deployment)
+    outcome = wait_rollout(ctx, "rollout", deployment)
     return run_gates(ctx, "rollout", outcome), previous

@@ -13,7 +13,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import contextlib
 import traceback
 
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import reasons, spec
@@ -21,6 +20,24 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors im
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
 
 DURATIONS = ("change", "rollout", "gate", "rollback", "total")
+
+# Which duration a phase's time adds to. Reading, planning, taking the Lease, the preflight and
+# check mode's preview count in ``total`` only. The waits for the new version (every canary step,
+# green, and the holds between them) are the rollout; a failure's answer (diagnostics, the rollback
+# or the pause, a failed canary or green removed and the Service switched back) is the rollback.
+PHASE_DURATIONS = {
+    "change": "change", "canary": "change", "switch": "change", "cleanup": "change",
+    "rollout": "rollout", "green": "rollout", "hold": "rollout", "rollback window": "rollout",
+    "gate": "gate", "bake": "gate",
+    "diagnose": "rollback", "pause": "rollback", "rollback": "rollback",
+}
+
+
+def duration_of(phase):
+    """The duration key a phase's time lands in, or None for time counted in ``total`` only."""
+    if phase and phase.startswith("canary step "):
+        return "rollout"
+    return PHASE_DURATIONS.get(phase)
 
 
 def empty_version():
@@ -71,6 +88,8 @@ class Result:
         self.diagnostics = []
         self.timeline = []
         self.durations = dict((k, 0.0) for k in DURATIONS)
+        # The phase being timed and when it began (monotonic seconds).
+        self._timing = (None, None)
         self.resumed = False
         self.gates = []
         self.lock = None
@@ -89,13 +108,17 @@ class Result:
     def note_write(self):
         self.changed = True
 
-    @contextlib.contextmanager
-    def timed(self, key, clock):
-        t = clock.monotonic()
-        try:
-            yield
-        finally:
-            self.durations[key] += clock.monotonic() - t
+    def time_phase(self, phase, now):
+        """The run enters ``phase`` at ``now``: the phase it leaves adds its time to its duration.
+
+        Phases follow one another and never nest, so each second of the run lands in at most one
+        duration; ``phase=None`` closes the last one.
+        """
+        previous, since = self._timing
+        key = duration_of(previous)
+        if key is not None:
+            self.durations[key] += now - since
+        self._timing = (phase, now)
 
     def end(self, verdict, reason, message):
         reasons.check(verdict, reason)

@@ -49,7 +49,9 @@ def run(api, settings, check_mode=False, progress=None, clock=None, gates=None, 
         _refresh_current(ctx)
     finally:
         _close(ctx, lease)
-    return result.build(total=clock.monotonic() - ctx.t0)
+    now = clock.monotonic()
+    result.time_phase(None, now)
+    return result.build(total=now - ctx.t0)
 
 
 def _run(ctx, strategy, lease, check_mode):

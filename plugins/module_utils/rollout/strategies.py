@@ -312,7 +312,8 @@ class Canary(_Sibling):
         # The canary runs the same template: it goes before a rollback, and after a good promotion.
         left = ""
         if outcome.ok or reasons.against_template(outcome.reason) or outcome.reason in _CLEANUP_ALLOWED:
-            ctx.enter("cleanup")
+            # Removing the canary before a rollback is part of that rollback.
+            ctx.enter("cleanup" if outcome.ok else "rollback")
             if not outcome.ok and outcome.reason == "lock_lost":
                 left = self.remove_quietly()
             else:
@@ -469,10 +470,11 @@ class BlueGreen(_Sibling):
                        "%s: %s; %s and the Service left as they are, %s untouched"
                        % (what, outcome.message, self.sibling_name, ctx.name))
             return
-        if reasons.against_template(outcome.reason):
-            result.diagnostics = phases.diagnostics(ctx, view.new_pods if view is not None else [])
-        ctx.enter("cleanup")
         own = not reasons.against_template(outcome.reason)
+        if not own:
+            result.diagnostics = phases.diagnostics(ctx, view.new_pods if view is not None else [])
+        # Switching back to blue after green failed is this strategy's rollback.
+        ctx.enter("cleanup" if own else "rollback")
         left = ""
         took = 0.0
         try:

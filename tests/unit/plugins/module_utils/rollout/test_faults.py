@@ -13,6 +13,7 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout import ga
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError, LockHeld, LockLost
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforward import PortForwardError, Response
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.result import duration_of
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.spec import SpecError
 from tests.unit.plugins.module_utils.rollout.fake import World, assert_contract
 
@@ -128,3 +129,12 @@ def test_an_api_that_keeps_failing_in_a_phase_ends_in_the_full_result(name, phas
     world, result = run(name, faults=[dict(exc=make(), phase=phase, times=10 ** 6)])
     # An API that answers 404 to every request says the canary is gone; there is no asking it otherwise.
     check(world, result, leftovers=result["reason"] != "complete" or "404" not in repr(make()) and "gone" not in str(make()))
+
+
+# Phases whose time counts in durations.total only (documented under durations in model_rollout).
+UNTIMED = {"read", "plan", "lock", "preflight", "preview"}
+
+
+@pytest.mark.parametrize("name, phase", CASES, ids=["%s-%s" % c for c in CASES])
+def test_every_phase_lands_in_a_duration_or_is_counted_in_total_only(name, phase):
+    assert (duration_of(phase) is not None) != (phase in UNTIMED), phase

@@ -114,3 +114,40 @@ def test_a_person_pausing_the_canary_leaves_it_as_it_is():
     assert "llm-canary left as it is" in result["message"]
     assert world.api.obj("deployments", "serving", "llm-canary") is not None
     assert stable_writes(world) == []
+
+
+def parts_of(result):
+    durations = result["durations"]
+    return sum(durations[k] for k in ("change", "rollout", "gate", "rollback"))
+
+
+def test_a_failed_canary_step_lands_in_the_rollout_duration():
+    world = World(replicas=4)
+    result = assert_contract(world.run(image="repo/model:crash", strategy="canary", canary_steps=[25, 50]))
+    assert result["verdict"] == "rolled_back"
+    # The fake clock only moves while the run waits: every waited second lands in a duration.
+    assert result["durations"]["rollout"] > 0
+    assert parts_of(result) == result["durations"]["total"]
+
+
+def test_a_canary_pause_and_a_blue_green_window_land_in_the_rollout_duration():
+    world = World(replicas=4)
+    result = assert_contract(world.run(image="repo/model:v2", strategy="canary", canary_steps=[25, 50],
+                                       canary_pause_seconds=20))
+    assert result["verdict"] == "complete"
+    assert result["durations"]["rollout"] >= 2 * 20
+    assert parts_of(result) == result["durations"]["total"]
+    world = World(replicas=4)
+    result = assert_contract(world.run(image="repo/model:v2", strategy="blue_green", service="llm",
+                                       rollback_window_seconds=15))
+    assert result["verdict"] == "complete"
+    assert result["durations"]["rollout"] >= 15
+    assert parts_of(result) == result["durations"]["total"]
+
+
+def test_a_failed_green_lands_in_the_rollout_duration():
+    world = World(replicas=4)
+    result = assert_contract(world.run(image="repo/model:crash", strategy="blue_green", service="llm"))
+    assert result["verdict"] == "rolled_back"
+    assert result["durations"]["rollout"] > 0
+    assert parts_of(result) == result["durations"]["total"]
