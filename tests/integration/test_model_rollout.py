@@ -211,9 +211,14 @@ def test_on_failure_pause_and_fail_leave_the_deployment_for_a_person(tg, k8s, na
     d = _dep(k8s, namespace)
     assert d.spec.paused is True
     assert _image(d) == "repo/model:crash"
+    ours = _our_writes(k8s, namespace)
     again = rollout(tg, name="llm", namespace=namespace, image="repo/model:v3")
     assert again["failed"] and "is paused" in again["msg"]
-    assert _image(_dep(k8s, namespace)) == "repo/model:crash"
+    # Nothing written after the pause, by the refused re-run either.
+    after = _dep(k8s, namespace)
+    assert after.metadata.generation == d.metadata.generation
+    assert _image(after) == "repo/model:crash"
+    assert _our_writes(k8s, namespace) == ours
 
 
 def test_apiserver_restart_mid_rollout_still_reaches_the_verdict(tg, k8s, namespace):
