@@ -83,7 +83,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_message
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.modelops.serving.plugins.module_utils.eks.token import aws_retry
+from ansible_collections.modelops.serving.plugins.module_utils.eks.aws import retry as aws_retry
 from ansible_collections.modelops.serving.plugins.module_utils.sagemaker import info
 
 AWS_ERRORS = ()

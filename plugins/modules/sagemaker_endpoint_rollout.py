@@ -359,7 +359,7 @@ import copy
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.modelops.serving.plugins.module_utils.eks.token import aws_retry
+from ansible_collections.modelops.serving.plugins.module_utils.eks.aws import retry as aws_retry
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.progress import ProgressFile
 from ansible_collections.modelops.serving.plugins.module_utils.sagemaker import result as res
 from ansible_collections.modelops.serving.plugins.module_utils.sagemaker.deployment import DEPLOYMENT_SPEC
