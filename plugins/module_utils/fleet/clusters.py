@@ -72,7 +72,7 @@ def connect(connection):
     eks = connection.pop("eks", None)
     try:
         if eks:
-            from ansible_collections.modelops.serving.plugins.module_utils.rollout.eks_client import (
+            from ansible_collections.modelops.serving.plugins.module_utils.eks.client import (
                 EKS_ARG_SPEC,
                 eks_api_client,
             )
