@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: sagemaker_endpoint_info
 short_description: State, serving version and version history of SageMaker endpoints
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - For one SageMaker endpoint, or all whose name contains O(name_contains), reports the status (and
     C(FailureReason)), the endpoint config and model image that serve, the variants with instance counts, a
@@ -83,7 +83,7 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_message
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.modelops.serving.plugins.module_utils.eks.aws import retry as aws_retry
+from ansible_collections.modelops.serving.plugins.module_utils.sagemaker.clients import AwsError, clients
 from ansible_collections.modelops.serving.plugins.module_utils.sagemaker import info
 
 AWS_ERRORS = ()
@@ -137,7 +137,10 @@ def main():
         mutually_exclusive=[("name", "name_contains")],
         supports_check_mode=True,
     )
-    client = module.client("sagemaker", retry_decorator=aws_retry())
+    try:
+        client = clients(module.params, "sagemaker")[0]
+    except AwsError as exc:
+        module.fail_json(msg=exc.message, changed=False, exists=False, endpoints=[])
     name = module.params["name"]
     if name:
         names = [name]

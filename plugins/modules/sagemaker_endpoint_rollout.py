@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: sagemaker_endpoint_rollout
 short_description: Ship a new model version to a SageMaker real-time endpoint and drive it to a verdict
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Makes an immutable, versioned SageMaker Model and EndpointConfig from O(model) and O(variants), named from a
     hash of their content (the same input always gives the same names), then calls C(CreateEndpoint) the first
@@ -359,9 +359,9 @@ import copy
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.modelops.serving.plugins.module_utils.eks.aws import retry as aws_retry
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.progress import ProgressFile
 from ansible_collections.modelops.serving.plugins.module_utils.sagemaker import result as res
+from ansible_collections.modelops.serving.plugins.module_utils.sagemaker.clients import AwsError, clients
 from ansible_collections.modelops.serving.plugins.module_utils.sagemaker.deployment import DEPLOYMENT_SPEC
 from ansible_collections.modelops.serving.plugins.module_utils.sagemaker.rollout import EndpointRollout
 from ansible_collections.modelops.serving.plugins.module_utils.sagemaker.spec import MODEL_SPEC, VARIANT_SPEC
@@ -404,11 +404,14 @@ def main():
             result = res.finish(dict(res.base(params["name"], region), reason="invalid_input", message=problem),
                                 {}, 0, 0)
         else:
-            retry = aws_retry()
-            rollout = EndpointRollout(module.client("sagemaker", retry_decorator=retry),
-                                      module.client("cloudwatch", retry_decorator=retry), params,
+            sagemaker, cloudwatch = clients(module.params, "sagemaker", "cloudwatch")
+            rollout = EndpointRollout(sagemaker, cloudwatch, params,
                                       check_mode=module.check_mode, progress=progress.write, region=region)
             result = rollout.run()
+    except AwsError as exc:
+        # A missing profile or no credentials: nothing was called, so nothing changed.
+        result = res.finish(dict(res.base(params["name"], region), reason="invalid_input", message=exc.message),
+                            {}, 0, 0)
     except Exception as exc:  # pylint: disable=broad-except
         # Never a traceback: whatever broke, the caller gets the contract and a reason.
         partial = rollout.result if rollout is not None else res.base(params["name"], region)

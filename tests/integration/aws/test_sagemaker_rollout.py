@@ -79,8 +79,8 @@ def image_serving(sm):
 
 
 def module_writes(aws, mark):
-    """Writes the module made after ``mark`` (its requests carry amazon.aws's user agent; the test's do not)."""
-    return [e for e in aws.emulator.writes(mark) if "amazon.aws/" in e["agent"]]
+    """Writes the module made after ``mark`` (its requests carry the collection's user agent; the test's do not)."""
+    return [e for e in aws.emulator.writes(mark) if "modelops.serving" in e["agent"]]
 
 
 def contract(r):
@@ -203,6 +203,32 @@ def test_bad_input_is_a_clear_message_before_any_write(aws, sm, serving_v1, tmp_
     assert (r["verdict"], r["reason"]) == ("failed", "invalid_input")
     assert message in r["message"]
     assert module_writes(aws, mark) == []
+
+
+@pytest.mark.parametrize("connection, message", [
+    ({"profile": "no-such-profile"}, "AWS profile 'no-such-profile' not found"),
+    ({}, "No AWS credentials found"),
+])
+def test_a_connection_that_cannot_be_made_is_a_verdict_before_any_request(
+        aws, sm, serving_v1, tmp_path, monkeypatch, connection, message):
+    # A config with another profile only, and no keys in the environment: what a laptop with the
+    # wrong AWS_PROFILE, or a runner without a role, looks like.
+    config = tmp_path / "aws-config"
+    config.write_text("[profile someone-else]\nregion = us-east-1\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(config),
+           "AWS_EC2_METADATA_DISABLED": "true"}
+    mark = aws.emulator.mark()
+    r = play(tmp_path, args("repo/llm:v2", **connection), extra_env=env)
+    contract(r)
+    assert (r["failed"], r["changed"], r["verdict"], r["reason"]) == (True, False, "failed", "invalid_input")
+    assert message in r["message"]
+    assert aws.emulator.requests(mark)[0] == []
+    info = PlaybookRun(None, "modelops.serving.sagemaker_endpoint_info", dict(name=ENDPOINT, **connection),
+                       extra_env=env).wait()
+    assert info["failed"] is True and message in info["msg"] and info["endpoints"] == []
+    assert endpoint(sm)["EndpointConfigName"] == serving_v1["current"]["revision"]
 
 
 def test_an_update_in_progress_started_by_someone_else_is_refused_or_waited_for(aws, sm, serving_v1, tmp_path):
