@@ -15,6 +15,24 @@ def wait_for(predicate, timeout, what, interval=0.2):
     raise AssertionError("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
 
 
+def create_namespace(core, name):
+    """A namespace whose pods can be created at once.
+
+    Pods need the namespace's default ServiceAccount, which the controller-manager's
+    serviceaccount controller makes when it gets round to it (tens of seconds on a busy
+    machine). Tests make it themselves, so no test waits on that controller's pace; a 409 means
+    the controller was first, which is just as good.
+    """
+    from kubernetes.client.rest import ApiException
+
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        core.create_namespaced_service_account(name, {"metadata": {"name": "default"}})
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
 def deployment_manifest(name, image, replicas=3, max_surge=1, max_unavailable=1, progress_deadline=600,
                         annotations=None, resources=None, container="server", labels=None):
     labels = labels or {"app": name}

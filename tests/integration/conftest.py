@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.helpers.kube import deployment_manifest, service_manifest, wait_for  # noqa: F401 pylint: disable=unused-import
+from tests.helpers.kube import create_namespace, deployment_manifest, service_manifest, wait_for  # noqa: F401 pylint: disable=unused-import
 from testground import cluster as tgcluster
 
 
@@ -66,21 +66,9 @@ def k8s(tg):
 @pytest.fixture
 def namespace(tg, k8s):
     name = "t-" + uuid.uuid4().hex[:8]
-    k8s.core.create_namespace({"metadata": {"name": name}})
-    # Pods need the namespace's default ServiceAccount, which the controller-manager makes.
-    wait_for(lambda: _has_default_sa(k8s, name), 30, "default ServiceAccount in %s" % name)
+    create_namespace(k8s.core, name)
     yield name
     k8s.core.delete_namespace(name)
-
-
-def _has_default_sa(k8s, ns):
-    from kubernetes.client.rest import ApiException
-
-    try:
-        k8s.core.read_namespaced_service_account("default", ns)
-        return True
-    except ApiException:
-        return False
 
 
 def ready_endpoint_targets(k8s, namespace, service):

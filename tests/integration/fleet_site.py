@@ -14,7 +14,7 @@ import uuid
 
 import yaml
 
-from tests.helpers.kube import deployment_manifest, wait_for
+from tests.helpers.kube import create_namespace, deployment_manifest, wait_for
 from testground.cluster import Fleet
 from testground.collection import REPO_ROOT, ansible_env, collections_dir
 
@@ -47,12 +47,11 @@ class Site:
             api = fleet[PREFIX + c].api()
             core = client.CoreV1Api(api)
             self.apps[c] = client.AppsV1Api(api)
-            core.create_namespace({"metadata": {"name": self.namespace}})
-            wait_for(lambda: core.list_namespaced_service_account(self.namespace).items, 30, "default SA")
+            create_namespace(core, self.namespace)
             self.apps[c].create_namespaced_deployment(
                 self.namespace, deployment_manifest(self.name, image, annotations=annotations))
         for c in CLUSTERS:
-            wait_for(lambda: self.complete(c, image), 60, "%s ready on %s" % (image, c))
+            wait_for(lambda: self.complete(c, image), 300, "%s ready on %s" % (image, c))
 
     def deployment(self, cluster):
         return self.apps[cluster].read_namespaced_deployment(self.name, self.namespace)
