@@ -25,7 +25,7 @@ import urllib.request
 import yaml
 
 from testground import build, certs
-from testground.process import Process, ProcessError, free_port
+from testground.process import Process, ProcessError, free_port, release_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
@@ -56,7 +56,8 @@ class Cluster:
         self.cpu_nodes = cpu_nodes
         self.gpu_nodes = gpu_nodes
         self.gpus_per_node = gpus_per_node
-        self.ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "cm", "scheduler", "kwok")}
+        self.ports = {}
+        self.take_new_ports()
         self.pki = None
         self.components = {}
         self.kubeconfig = os.path.join(self.workdir, "kubeconfig")
@@ -64,6 +65,18 @@ class Cluster:
         self.started_at = None
         self.ready_seconds = None
         self._api = None
+
+    PORT_NAMES = ("etcd", "etcd_peer", "apiserver", "cm", "scheduler", "kwok")
+
+    def take_new_ports(self):
+        for port in self.ports.values():
+            release_port(port)
+        self.ports = {k: free_port() for k in self.PORT_NAMES}
+
+    def lost_a_port(self):
+        """Whether a component died because something else bound its port first."""
+        return any(not c.alive() and "address already in use" in c.output_of_this_start()
+                   for c in self.components.values())
 
     # -- addresses -----------------------------------------------------------------------------
     @property
@@ -296,6 +309,8 @@ class Cluster:
             comp = self.components.get(name)
             if comp:
                 comp.stop()
+        for port in self.ports.values():
+            release_port(port)
         self._api = None
         shutil.rmtree(os.path.join(self.workdir, "etcd"), ignore_errors=True)
 
@@ -442,29 +457,44 @@ class Fleet:
     def __len__(self):
         return len(self.clusters)
 
-    @staticmethod
-    def start_clusters(clusters):
+    # Reserved ports make a lost port rare (only a program outside the test ground can take one);
+    # a start that still loses one is retried whole, on fresh ports, rather than failing a test.
+    PORT_ATTEMPTS = 3
+
+    @classmethod
+    def start_clusters(cls, clusters):
         """Bring clusters up stage by stage, so their slow parts overlap."""
         build.ensure()
-        try:
-            for c in clusters:
-                c.prepare()
-                c.start_etcd()
-            for c in clusters:
-                c.wait_etcd()
-                c.start_apiserver()
-            for c in clusters:
-                c.wait_apiserver()
-                c.start_controllers()
-                c.install_kwok_objects()
-                c.start_kwok()
-            for c in clusters:
-                c.wait_ready()
-                c.install_default_logs()
-        except BaseException:
-            for c in clusters:
-                c.stop()
-            raise
+        for attempt in range(1, cls.PORT_ATTEMPTS + 1):
+            try:
+                cls._start_stages(clusters)
+                return
+            except BaseException as exc:
+                lost = isinstance(exc, ProcessError) and any(c.lost_a_port() for c in clusters)
+                for c in clusters:
+                    c.stop()
+                if not lost or attempt == cls.PORT_ATTEMPTS:
+                    raise
+                for c in clusters:
+                    c.take_new_ports()
+                    c.components = {}
+
+    @staticmethod
+    def _start_stages(clusters):
+        for c in clusters:
+            c.prepare()
+            c.start_etcd()
+        for c in clusters:
+            c.wait_etcd()
+            c.start_apiserver()
+        for c in clusters:
+            c.wait_apiserver()
+            c.start_controllers()
+            c.install_kwok_objects()
+            c.start_kwok()
+        for c in clusters:
+            c.wait_ready()
+            c.install_default_logs()
 
     def start(self):
         self.start_clusters(self.clusters)

@@ -7,20 +7,106 @@ parent-death signal, so a killed test run takes it along; its output in one log 
 """
 
 import ctypes
+import fcntl
 import os
+import random
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 _PR_SET_PDEATHSIG = 1
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+# Ports are taken below the kernel's ephemeral range: the range bind(0) draws from is the one
+# every outgoing connection draws from too, so a port picked there and bound seconds later (kwok
+# starts after the apiserver is up) can meanwhile be the local end of some client's connection.
+_PORT_FLOOR = 10000
+_PORT_DIR = os.path.join(tempfile.gettempdir(), "modelops-testground-ports")
+_held = {}  # port -> open lock file of this process
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(v) for v in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _allocation_range():
+    low, high = _ephemeral_range()
+    if low - _PORT_FLOOR >= 2000:
+        return _PORT_FLOOR, low - 1
+    if 65535 - high >= 2000:
+        return high + 1, 65535
+    return None
+
+
+def _bindable(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _reserve(port):
+    """Hold an exclusive lock on the port's file, so other test-ground processes pass it by.
+
+    The lock lives as long as this process (or until ``release_port``); the kernel drops it when
+    the process dies, so a killed run leaves nothing stale behind.
+    """
+    try:
+        os.makedirs(_PORT_DIR, mode=0o1777, exist_ok=True)
+        f = open(os.path.join(_PORT_DIR, str(port)), "a")  # pylint: disable=consider-using-with
+    except OSError:
+        return None
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return None
+    return f
+
+
+def _kernel_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on, reserved for this process until it binds it.
+
+    Reserved means: outside the ephemeral range and locked against every other caller of
+    ``free_port`` on this machine (other test runs included) while this process lives.
+    """
+    span = _allocation_range()
+    if span is None:  # an ephemeral range covering nearly everything leaves only the old way
+        return _kernel_port()
+    for _ in range(500):
+        port = random.randint(*span)
+        if port in _held:
+            continue
+        lock = _reserve(port)
+        if lock is None:
+            continue
+        if _bindable(port):
+            _held[port] = lock
+            return port
+        lock.close()
+    return _kernel_port()
+
+
+def release_port(port):
+    """Give back a port ``free_port`` reserved, once what listened on it has stopped."""
+    lock = _held.pop(port, None)
+    if lock is not None:
+        lock.close()
 
 
 def _die_with_parent():
@@ -49,6 +135,7 @@ class Process:
         self.cwd = cwd
         self.die_with_parent = die_with_parent
         self.proc = None
+        self._log_offset = 0
 
     @property
     def pid(self):
@@ -57,6 +144,7 @@ class Process:
     def start(self):
         os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
         with open(self.log_path, "ab") as log:
+            self._log_offset = log.tell()
             log.write(("\n=== %s start: %s\n" % (time.strftime("%H:%M:%S"), " ".join(self.argv))).encode())
             log.flush()
             self.proc = subprocess.Popen(
@@ -106,6 +194,15 @@ class Process:
         except (OSError, TypeError):
             return ""
         return "\n".join(text.splitlines()[-(lines or self.LOG_LINES):])
+
+    def output_of_this_start(self):
+        """What the process wrote since its latest start (the log file keeps every start)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_offset)
+                return f.read().decode(errors="replace")
+        except (OSError, TypeError):
+            return ""
 
     def check_alive(self):
         if self.proc is not None and self.proc.poll() is not None:

@@ -6,6 +6,7 @@ so each test asserts what the real controllers did, read back from the API.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -329,3 +330,22 @@ def test_killed_runner_leaves_no_process_behind(tmp_path, sig):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_cluster_whose_port_was_taken_starts_on_fresh_ports():
+    """A program outside the test ground binds kwok's port first: the start is retried, not failed."""
+    c = tgcluster.Cluster("squat", cpu_nodes=1, gpu_nodes=0)
+    squatted = c.ports["kwok"]
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", squatted))
+        squatter.listen()
+        try:
+            c.start()
+            assert c.ports["kwok"] != squatted
+            with open(c.components["kwok"].log_path) as f:
+                assert "address already in use" in f.read()
+            assert c.kubectl("get", "nodes", "-o", "name").stdout.split() == ["node/cpu-0"]
+        finally:
+            c.stop()
+    assert not any(comp.alive() for comp in c.components.values())
