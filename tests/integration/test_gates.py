@@ -16,7 +16,14 @@ import pytest
 
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
 from tests.integration.aws.conftest import ACCESS_KEY, REGION, SECRET_KEY, moto_url  # noqa: F401 pylint: disable=unused-import
-from tests.integration.conftest import deployment_manifest, deployment_ready, wait_for
+from tests.helpers.witness import Witness
+from tests.integration.conftest import (
+    deployment_manifest,
+    deployment_ready,
+    ready_endpoint_targets,
+    service_manifest,
+    wait_for,
+)
 from testground.modelserver.metrics import ERROR_RATIO_QUERY, PROMETHEUS, Exporter, Prometheus
 from testground.modelserver.server import MODEL, ModelServer
 from testground.process import free_port
@@ -59,7 +66,9 @@ def routed(k8s, namespace):
 def deploy(k8s, namespace, name="model", replicas=3):
     k8s.apps.create_namespaced_deployment(namespace, deployment_manifest(
         name, V1, replicas=replicas, max_surge=1, max_unavailable=0))
+    k8s.core.create_namespaced_service(namespace, service_manifest(name))
     wait_for(lambda: deployment_ready(k8s, namespace, name, V1), 60, "%s on v1" % name)
+    wait_for(lambda: len(ready_endpoint_targets(k8s, namespace, name)) == replicas, 30, "endpoints of %s" % name)
 
 
 def v2_gates(**extra):
@@ -72,20 +81,18 @@ def v2_gates(**extra):
     return gates
 
 
-def assert_floor_held(result, replicas=3, max_unavailable=0):
-    """Never fewer available replicas than the strategy allows, in the rollout and in the rollback."""
-    assert result["timeline"], result
-    lowest = min(p["available"] for p in result["timeline"])
-    assert lowest >= replicas - max_unavailable, result["timeline"]
-
-
-def assert_rolled_back(k8s, namespace, result, reason, name="model"):
+def assert_rolled_back(k8s, namespace, result, reason, witness, name="model", replicas=3):
+    """Rolled back for ``reason``, with the Service's ready endpoints, as the witness saw them, never
+    below the replicas (maxUnavailable 0) from before the change until v1 serves alone again."""
     assert result["verdict"] == "rolled_back", result["msg"] if "msg" in result else result
     assert result["reason"] == reason, result
     assert result["failed"] is True
     assert result["rolled_back_to"]["image"] == V1
     wait_for(lambda: deployment_ready(k8s, namespace, name, V1), 60, "%s back on v1" % name)
-    assert_floor_held(result)
+    witness.catch_up(lambda s: s.serving_images(name) == {V1: replicas})
+    assert witness.floor(name) >= replicas, witness.ready_counts(name)
+    # The new pods did serve before the rollback: the floor was held across a real change.
+    assert any(V2 in mix for mix in witness.mixes(name)), witness.mixes(name)
     assert "Traceback" not in result.get("msg", "") + result.get("message", "")
 
 
@@ -132,8 +139,9 @@ def test_model_that_never_loads_fails_the_gate_and_rolls_back(tg, k8s, namespace
     with ModelServer("unloaded") as server:
         routed(server.port)
         deploy(k8s, namespace)
-        result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates())
-    assert_rolled_back(k8s, namespace, result, "model_not_ready")
+        with Witness(k8s, namespace) as witness:
+            result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates())
+            assert_rolled_back(k8s, namespace, result, "model_not_ready", witness)
     # The server itself said ready: only the model check knows better.
     failed = [e for e in result["gates"] if not e["ok"]]
     assert [e["name"] for e in failed] == ["model_ready"]
@@ -150,8 +158,9 @@ def test_wrong_inference_answer_fails_the_smoke_gate_and_rolls_back(tg, k8s, nam
     with ModelServer("wrong") as server:
         routed(server.port)
         deploy(k8s, namespace)
-        result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates())
-    assert_rolled_back(k8s, namespace, result, "smoke_failed")
+        with Witness(k8s, namespace) as witness:
+            result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates())
+            assert_rolled_back(k8s, namespace, result, "smoke_failed", witness)
     message = result["message"]
     assert "gate smoke failed on pod %s/model-" % namespace in message
     assert "POST /v2/models/tiny/versions/1/infer" in message
@@ -162,8 +171,9 @@ def test_wrong_inference_answer_fails_the_smoke_gate_and_rolls_back(tg, k8s, nam
 def test_closed_port_fails_with_a_clear_message(tg, k8s, namespace, routed):
     routed(free_port())  # nothing listens there
     deploy(k8s, namespace)
-    result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates(retries=0))
-    assert_rolled_back(k8s, namespace, result, "gate_unreachable")
+    with Witness(k8s, namespace) as witness:
+        result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates(retries=0))
+        assert_rolled_back(k8s, namespace, result, "gate_unreachable", witness)
     message = result["message"]
     assert "gate server_ready cannot reach pod %s/model-" % namespace in message
     assert "through the API server's port-forward" in message
@@ -182,16 +192,17 @@ def test_prometheus_error_ratio_above_threshold_during_the_bake_rolls_back(
         deploy(k8s, namespace)
         gates = v2_gates(bake_seconds=60, bake_interval=1,
                          prometheus={"url": prom.url, "query": ERROR_RATIO_QUERY, "threshold": 0.05})
-        run = PlaybookRun(tg, "modelops.serving.model_rollout",
-                          {"name": "model", "namespace": namespace, "image": V2, "gates": gates})
-        assert run.wait_for_progress(lambda line: "bake: watching" in line, 120), run.output
-        # Half the new version's requests start failing while the bake watches.
-        exporter.errors_per_scrape = 50
-        result = run.wait(180)
+        with Witness(k8s, namespace) as witness:
+            run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                              {"name": "model", "namespace": namespace, "image": V2, "gates": gates})
+            assert run.wait_for_progress(lambda line: "bake: watching" in line, 120), run.output
+            # Half the new version's requests start failing while the bake watches.
+            exporter.errors_per_scrape = 50
+            result = run.wait(180)
+            assert_rolled_back(k8s, namespace, result, "prometheus_threshold", witness)
     finally:
         prom.stop()
         exporter.stop()
-    assert_rolled_back(k8s, namespace, result, "prometheus_threshold")
     entry = [e for e in result["gates"] if e["name"] == "prometheus"][0]
     assert entry["checks"] >= 2, entry  # it held before the errors began
     assert entry["ok"] is False
@@ -212,10 +223,11 @@ def test_cloudwatch_alarm_in_alarm_fails_the_rollout(tg, k8s, namespace, routed,
     deploy(k8s, namespace)
     env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": REGION}
     gates = v2_gates(cloudwatch={"alarm_names": ["model-latency-p99", "model-5xx"], "endpoint_url": moto_url})
-    result = PlaybookRun(tg, "modelops.serving.model_rollout",
-                         {"name": "model", "namespace": namespace, "image": V2, "gates": gates},
-                         extra_env=env).wait()
-    assert_rolled_back(k8s, namespace, result, "cloudwatch_alarm")
+    with Witness(k8s, namespace) as witness:
+        result = PlaybookRun(tg, "modelops.serving.model_rollout",
+                             {"name": "model", "namespace": namespace, "image": V2, "gates": gates},
+                             extra_env=env).wait()
+        assert_rolled_back(k8s, namespace, result, "cloudwatch_alarm", witness)
     assert "gate cloudwatch failed: alarm model-5xx is in ALARM: 5xx ratio 12% > 1% (test)" in result["message"]
     entry = [e for e in result["gates"] if e["name"] == "cloudwatch"][0]
     assert entry["got"] == "model-latency-p99 OK, model-5xx ALARM"

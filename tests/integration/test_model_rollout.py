@@ -6,9 +6,9 @@ import os
 import pytest
 import yaml
 
+from tests.helpers.witness import Witness
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout, run_module
 from tests.integration.conftest import (
-    Sampler,
     deployment_manifest,
     deployment_ready,
     ready_endpoint_targets,
@@ -18,31 +18,11 @@ from tests.integration.conftest import (
 from testground.cluster import REPO_ROOT
 
 
-class CapacitySampler(Sampler):
-    """Ready endpoints of a Service, sampled from EndpointSlices for the whole of a block."""
-
-    def __init__(self, k8s, namespace, service):
-        super().__init__()
-        self.k8s = k8s
-        self.namespace = namespace
-        self.service = service
-
-    def ready(self):
-        return ready_endpoint_targets(self.k8s, self.namespace, self.service)
-
-    def sample(self):
-        return len(self.ready())
-
-    @property
-    def floor(self):
-        return min(self.samples)
-
-
 def _deploy(k8s, ns, image="repo/model:v1", name="llm", **kw):
     k8s.apps.create_namespaced_deployment(ns, deployment_manifest(name, image, **kw))
     k8s.core.create_namespaced_service(ns, service_manifest(name))
     wait_for(lambda: deployment_ready(k8s, ns, name, image), 60, "%s ready on %s" % (name, image))
-    wait_for(lambda: CapacitySampler(k8s, ns, name).ready().__len__() == kw.get("replicas", 3), 30,
+    wait_for(lambda: len(ready_endpoint_targets(k8s, ns, name)) == kw.get("replicas", 3), 30,
              "endpoints of %s" % name)
     return k8s.apps.read_namespaced_deployment(name, ns)
 
@@ -62,12 +42,12 @@ def _replicasets(k8s, ns, name="llm"):
 
 def test_good_image_completes_and_a_second_run_writes_nothing(tg, k8s, namespace):
     _deploy(k8s, namespace)
-    with CapacitySampler(k8s, namespace, "llm") as cap:
+    with Witness(k8s, namespace) as witness:
         run = PlaybookRun(tg, "modelops.serving.model_rollout",
                           {"name": "llm", "namespace": namespace, "image": "repo/model:v2"})
         result = run.wait()
         # Sampled the instant the module returned.
-        ready_names = cap.ready()
+        ready_names = ready_endpoint_targets(k8s, namespace, "llm")
         pods = k8s.core.list_namespaced_pod(namespace, label_selector="app=llm").items
     assert result["verdict"] == "complete", result["msg"] if "msg" in result else result
     assert result["changed"] is True
@@ -91,7 +71,7 @@ def test_good_image_completes_and_a_second_run_writes_nothing(tg, k8s, namespace
         if p.spec.containers[0].image == "repo/model:v1" and p.metadata.deletion_timestamp is None:
             assert not any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
     # Capacity never below replicas - maxUnavailable.
-    assert cap.floor >= 2, cap.samples
+    assert witness.floor("llm") >= 2, witness.ready_counts("llm")
     # Live progress was written while it ran.
     assert any("3/3 updated" in line for line in run.progress_lines())
 
@@ -131,7 +111,7 @@ def test_bad_image_fails_fast_rolls_back_and_holds_capacity(tg, k8s, namespace, 
     original = _deploy(k8s, namespace, progress_deadline=120)
     original_template = original.spec.template.to_dict()
     [original_rs] = [rs.metadata.name for rs in _replicasets(k8s, namespace)]
-    with CapacitySampler(k8s, namespace, "llm") as cap:
+    with Witness(k8s, namespace) as witness:
         args = {"name": "llm", "namespace": namespace, "image": image}
         args.update(extra)
         result = rollout(tg, **args)
@@ -154,7 +134,7 @@ def test_bad_image_fails_fast_rolls_back_and_holds_capacity(tg, k8s, namespace, 
     assert active == [original_rs]
     # Declared on the pods' evidence, not by the deadline.
     assert not any(c.reason == "ProgressDeadlineExceeded" for c in d.status.conditions or [])
-    assert cap.floor >= 2, cap.samples
+    assert witness.floor("llm") >= 2, witness.ready_counts("llm")
 
 
 def test_broken_image_without_ready_timeout_ends_at_the_progress_deadline(tg, k8s, namespace):

@@ -2,6 +2,7 @@
 
 import time
 
+from tests.helpers.witness import Witness
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
 from tests.integration.conftest import (
     Sampler,
@@ -59,21 +60,23 @@ def _assert_durations_cover_the_phases(result):
 
 def test_canary_steps_show_the_expected_mix_and_promote(tg, k8s, namespace):
     _deploy(k8s, namespace)
-    with Mix(k8s, namespace) as mix:
+    with Witness(k8s, namespace) as witness:
         result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2", strategy="canary",
                          canary_steps=[25, 50], canary_pause_seconds=2)
+        witness.catch_up(lambda s: s.serving_images("llm") == {"repo/model:v2": 4})
     assert result["verdict"] == "complete", result
     assert [(s["percent"], s["canary_replicas"], s["stable_replicas"], s["ok"]) for s in result["canary"]["steps"]] \
         == [(25, 1, 4, True), (50, 2, 4, True)]
-    seen = {(m.get("repo/model:v1", 0), m.get("repo/model:v2", 0)) for m, _s, _d in mix.samples}
-    # Each step held long enough to be seen: 4 stable beside 1, then 2 canary pods.
-    assert (4, 1) in seen and (4, 2) in seen, sorted(seen)
-    # Stable floor: replicas - maxUnavailable, at every sample.
-    assert min(mix.totals()) >= 3, mix.totals()
+    mixes = witness.mixes("llm")
+    # Each step served, in order: 4 stable beside 1 canary pod, then beside 2.
+    step1 = mixes.index({"repo/model:v1": 4, "repo/model:v2": 1})
+    step2 = mixes.index({"repo/model:v1": 4, "repo/model:v2": 2})
+    assert step1 < step2, mixes
+    # Stable floor: replicas - maxUnavailable, at every write the witness saw.
+    assert witness.floor("llm") >= 3, witness.ready_counts("llm")
     assert _names(k8s, namespace) == ["llm"]
     d = k8s.apps.read_namespaced_deployment("llm", namespace)
     assert d.spec.template.spec.containers[0].image == "repo/model:v2"
-    wait_for(lambda: Mix(k8s, namespace).sample()[0] == {"repo/model:v2": 4}, 30, "only v2 serving")
 
 
 def test_canary_with_a_crashing_image_fails_the_first_step_and_leaves_stable_untouched(tg, k8s, namespace):
@@ -90,24 +93,30 @@ def test_canary_with_a_crashing_image_fails_the_first_step_and_leaves_stable_unt
     assert after.spec.template.spec.containers[0].image == "repo/model:v1"
 
 
+def _green_hash(state):
+    """The pod-template-hash the Service selects when it points at green pods, else None."""
+    pinned = state.selectors.get("llm", {}).get("pod-template-hash")
+    pods = [p for p in state.pods.values() if p.template_hash == pinned]
+    return pinned if pinned and pods and all((p.owner or "").startswith("llm-green-") for p in pods) else None
+
+
 def test_blue_green_switches_only_after_green_is_ready_and_ends_on_one_deployment(tg, k8s, namespace):
     _deploy(k8s, namespace)
-    with Mix(k8s, namespace) as mix:
+    with Witness(k8s, namespace) as witness:
         result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2", strategy="blue_green",
                          service="llm", rollback_window_seconds=2)
+        witness.catch_up(lambda s: s.serving_images("llm") == {"repo/model:v2": 4}
+                         and s.selectors.get("llm") == {"app": "llm"})
     assert result["verdict"] == "complete", result
-    assert result["blue_green"]["switch_seconds"] >= 0
-    for _mix, selector, deployments in mix.samples:
-        green = deployments.get("llm-green")
-        if green is not None and "pod-template-hash" in selector:
-            pinned = selector["pod-template-hash"]
-            rs_of_green = [rs for rs in k8s.apps.list_namespaced_replica_set(namespace).items
-                           if rs.metadata.labels.get("pod-template-hash") == pinned
-                           and rs.metadata.name.startswith("llm-green-")]
-            if rs_of_green:
-                # The Service pointed at green: green was fully available by then.
-                assert (green.status.available_replicas or 0) == green.spec.replicas
-    assert min(mix.totals()) >= 3, mix.totals()
+    switched = witness.first(lambda s: _green_hash(s) is not None)
+    assert switched is not None, "the Service never selected green pods"
+    # At the write that pointed the Service at green, every green pod was already Ready.
+    green_ready = switched.ready_pods(template_hash=_green_hash(switched))
+    assert len(green_ready) == 4, [(p.name, p.ready) for p in switched.pods.values()]
+    # Until that write, only blue served.
+    before = [s for s in witness.states() if s.rv < switched.rv]
+    assert before and all(set(s.serving_images("llm")) <= {"repo/model:v1"} for s in before)
+    assert witness.floor("llm") >= 3, witness.ready_counts("llm")
     assert _names(k8s, namespace) == ["llm"]
     svc = k8s.core.read_namespaced_service("llm", namespace)
     assert svc.spec.selector == {"app": "llm"}
