@@ -33,6 +33,12 @@ def test_free_gpus_are_counted_per_node_and_finished_pods_give_theirs_back():
     assert free == {"a": 1, "b": 1}
 
 
+def test_a_failed_pod_holds_no_gpu():
+    # The kubelet releases a Failed pod's devices, as it does a Succeeded one's.
+    free = capacity.free_by_node([node("a", 2)], [pod("a", 1, phase="Failed"), pod("a", 1, phase="Pending")])
+    assert free == {"a": 1}
+
+
 def test_pods_needing_two_gpus_do_not_fit_in_two_nodes_with_one_each():
     assert capacity.pods_that_fit({"a": 1, "b": 1}, 2) == 0
     assert capacity.pods_that_fit({"a": 1, "b": 1}, 1) == 2

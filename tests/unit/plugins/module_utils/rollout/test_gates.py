@@ -174,6 +174,26 @@ def test_same_value_forgives_float_noise_only():
     assert runtimes.same_value("0.5", 0.5)
 
 
+@pytest.mark.parametrize("expected, got, same", [
+    (1.0, 1.0000005, True),      # 5e-7 relative: float noise
+    (100, 100.00005, True),
+    (1.0, 1.00001, False),       # 1e-5 relative: a different answer
+    (1.0, 1.05, False),
+    ([2, 4, 6], [2.1, 4.2, 6.3], False),
+    (0, 1e-10, True),            # absolute noise around zero
+    (0, 1e-6, False),
+])
+def test_same_value_tolerance_is_float_noise_not_percent(expected, got, same):
+    assert runtimes.same_value(expected, got) is same
+
+
+def test_a_smoke_answer_five_percent_off_fails():
+    c = cfg(runtime="custom", smoke={"path": "/infer", "expect_status": 200, "json_path": "$.y", "expect": [2, 4, 6]})
+    check = runtimes.smoke_check(c, b"{}")
+    assert check.judge(200, b'{"y": [2.0, 4.0, 6.0]}')[0]
+    assert not check.judge(200, b'{"y": [2.1, 4.2, 6.3]}')[0]
+
+
 # -- input -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sample, total, size", [
     ("100%", 3, 3), ("50%", 3, 2), ("10%", 3, 1), (1, 3, 1), ("2", 3, 2), (5, 3, 3), ("34%", 3, 2)])
@@ -311,6 +331,19 @@ def test_gates_pass_and_report_each_pod_check(network):
     assert all(set(e) >= {"name", "pod", "ok", "seconds", "expected", "got"} for e in entries)
 
 
+def test_each_pod_is_asked_itself_and_one_bad_pod_among_good_ones_fails(network):
+    table, calls = network
+    table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
+    table[(None, 8000, "/v2/models/resnet/ready")] = Response(200, b"")
+    table[("m-b", 8000, "/v2/models/resnet/ready")] = Response(400, b"")
+    outcome, entries, _ctx = run(cfg(runtime="triton", model="resnet", retries=0), [pod("m-a"), pod("m-b"), pod("m-c")])
+    assert outcome.reason == "model_not_ready", outcome.message
+    assert "on pod serving/m-b" in outcome.message
+    assert [(c[0], c[3]) for c in calls] == [("m-a", "/v2/health/ready"), ("m-a", "/v2/models/resnet/ready"),
+                                             ("m-b", "/v2/health/ready"), ("m-b", "/v2/models/resnet/ready")]
+    assert [(e["pod"], e["ok"]) for e in entries] == [("m-a", True), ("m-a", True), ("m-b", True), ("m-b", False)]
+
+
 def test_not_ready_pods_are_not_gated(network):
     table, calls = network
     table[(None, 8000, "/v2/health/ready")] = Response(200, b"")
@@ -369,6 +402,57 @@ def test_the_bake_rechecks_every_interval_and_holds(network):
     assert len(calls) == 4
     bake = [e for e in entries if e["name"] == "bake"][0]
     assert bake["ok"] and "3 check round(s) passed" in bake["got"]
+
+
+class ChangesAt(StillWatches):
+    """A scene in which the pods change at given moments: ``[(seconds after start, [pods])]``."""
+
+    def __init__(self, clock, pods, changes):
+        super().__init__(clock, pods)
+        self.changes = [(clock.monotonic() + t, items) for t, items in changes]
+
+    def next_change(self, timeout):
+        timeout = timeout or 0.01
+        if self.changes and self.changes[0][0] <= self.clock.monotonic() + timeout:
+            at, items = self.changes.pop(0)
+            self.clock.advance(max(0.0, at - self.clock.monotonic()))
+            change = Change("pod", Change.EVENT, objects=items, event_type="MODIFIED")
+            self.cache.apply(change)
+            return change
+        self.clock.advance(timeout)
+        return None
+
+
+def restarted(p, count=1):
+    p = json.loads(json.dumps(p))
+    p["status"]["containerStatuses"] = [{"name": "server", "restartCount": count,
+                                         "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]
+    return p
+
+
+def bake_scene(pods, changes):
+    clock = FakeClock()
+    ctx = Context(FakeApi(clock), make_settings(name="m"), clock, Result("serving", "m"), loop=None,
+                  progress=lambda line: None)
+    watches = ChangesAt(clock, pods, changes)
+    ctx.loop = WaitLoop(ctx.api, clock, watches=lambda _api, _deployment: watches)
+    return ctx, View(DEPLOYMENT, [REPLICASET], pods, clock.monotonic(), clock.wall())
+
+
+@pytest.mark.parametrize("change, reason, words", [
+    (lambda p: restarted(p), "bake_restart", "container server of pod m-b restarted (restarts 0 -> 1)"),
+    (lambda p: pod("m-b", ready=False), "bake_not_ready", "m-b"),
+])
+def test_a_pod_that_restarts_or_loses_ready_during_the_bake_fails_it(network, change, reason, words):
+    table, _calls = network
+    table[(None, 8000, "/v2/health/ready")] = Response(200, b"")  # the server itself keeps answering
+    pods = [pod("m-a"), pod("m-b")]
+    g = gates.build_gates(cfg(runtime="triton", retries=0, bake_seconds=10, bake_interval=5))
+    ctx, view = bake_scene(pods, [(3, [change(pods[1])])])
+    outcome, entries = g.run(ctx, "rollout", view)
+    assert (outcome.ok, outcome.reason) == (False, reason), outcome.message
+    assert words in outcome.message and "into the 10s bake window" in outcome.message
+    assert [e["ok"] for e in entries if e["name"] == "bake"] == [False]
 
 
 def test_the_bake_renews_the_lease_while_it_holds(network):
@@ -460,6 +544,28 @@ def test_prometheus_scalar_and_comparison(prometheus):
     prom_gates(threshold=2, comparison="ge").check_metrics()
     with pytest.raises(gates.Failure):
         prom_gates(threshold=2, comparison="lt").check_metrics()
+
+
+def _scalar(value):
+    return {"status": 200, "body": json.dumps({"status": "success",
+                                               "data": {"resultType": "scalar", "result": [1700000000, str(value)]}})}
+
+
+@pytest.mark.parametrize("comparison, holds", [
+    # value below, equal to, above the threshold (0.05)
+    ("le", (True, True, False)), ("lt", (True, False, False)), ("ge", (False, True, True)),
+    ("gt", (False, False, True)), ("eq", (False, True, False)), ("ne", (True, False, True)),
+])
+def test_prometheus_comparisons_at_the_threshold(prometheus, comparison, holds):
+    for value, ok in zip((0.04, 0.05, 0.06), holds):
+        prometheus["now"] = _scalar(value)
+        g = prom_gates(comparison=comparison)
+        if ok:
+            g.check_metrics()
+        else:
+            with pytest.raises(gates.Failure):
+                g.check_metrics()
+        assert g.report.entries[-1]["ok"] is ok, (comparison, value)
 
 
 def test_prometheus_unreachable(prometheus):
