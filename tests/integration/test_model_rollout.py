@@ -247,20 +247,54 @@ def test_stale_lock_of_a_dead_run_is_taken_over(tg, k8s, namespace):
     assert result["verdict"] == "complete", result
 
 
+HELD = {"testground.modelops.serving/ready": "false"}
+
+
+def _release_pods(k8s, ns, image, name="llm"):
+    """Give Ready to the live pods of ``image`` that the template's ``ready: "false"`` holds back."""
+    for p in k8s.core.list_namespaced_pod(ns, label_selector="app=%s" % name).items:
+        if p.spec.containers[0].image == image and p.metadata.deletion_timestamp is None \
+                and (p.metadata.annotations or {}).get("testground.modelops.serving/ready") == "false":
+            k8s.core.patch_namespaced_pod(p.metadata.name, ns, {"metadata": {"annotations": {
+                "testground.modelops.serving/ready": "true"}}})
+
+
+def _deploy_held(k8s, ns, name="llm", image="repo/model:v1", **kw):
+    """A Deployment whose template holds every new pod not Ready until the test releases it; v1 released."""
+    k8s.apps.create_namespaced_deployment(ns, deployment_manifest(name, image, annotations=dict(HELD), **kw))
+    k8s.core.create_namespaced_service(ns, service_manifest(name))
+    wait_for(lambda: _release_pods(k8s, ns, image, name) or deployment_ready(k8s, ns, name, image), 60,
+             "%s released and ready on %s" % (name, image))
+    return k8s.apps.read_namespaced_deployment(name, ns)
+
+
 def test_killed_run_is_resumed_without_a_second_rollout(tg, k8s, namespace):
-    # New pods load for 10 s: the rollout is still under way when the rerun reads it.
-    _deploy(k8s, namespace, annotations={"testground.modelops.serving/ready-delay": "10s"})
-    run = PlaybookRun(tg, "modelops.serving.model_rollout",
-                      {"name": "llm", "namespace": namespace, "image": "repo/model:v2"})
-    assert run.wait_for_progress(lambda line: "patched" in line), run.output
+    _deploy_held(k8s, namespace)
+    args = {"name": "llm", "namespace": namespace, "image": "repo/model:v2"}
+    run = PlaybookRun(tg, "modelops.serving.model_rollout", args)
+    assert run.wait_for_progress(lambda line: "patched" in line, 120), run.output
     run.kill()
-    # The dead run's Lease is still there; a rerun waits for it to expire (ttl) or takes over once stale.
+    # The new pods are held: the rollout is under way, and stays so until the test releases them.
+    d = _dep(k8s, namespace)
+    assert d.metadata.annotations["deployment.kubernetes.io/revision"] == "2"
+    assert (d.status.updated_replicas or 0) < 3 or (d.status.available_replicas or 0) < 3 or \
+        (d.status.observed_generation or 0) < d.metadata.generation
+    # The dead run's Lease would make the rerun wait out its TTL; delete it as an operator would.
     k8s.coordination.delete_namespaced_lease("modelops-rollout-llm", namespace)
-    result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2")
+    rerun = PlaybookRun(tg, "modelops.serving.model_rollout", args)
+    # The rerun reads the unfinished rollout and waits on it; only then are the new pods released.
+    assert rerun.wait_for_progress(lambda line: "updated" in line, 120), rerun.output
+    assert any(p.spec.containers[0].image == "repo/model:v2" and not any(
+        c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        for p in k8s.core.list_namespaced_pod(namespace, label_selector="app=llm").items)
+    wait_for(lambda: _release_pods(k8s, namespace, "repo/model:v2") or rerun.proc.poll() is not None, 120,
+             "the rerun to finish")
+    result = rerun.wait()
     assert result["verdict"] == "complete", result
-    assert result["changed"] is False and result["resumed"] is True
+    assert result["changed"] is False and result["resumed"] is True, result
     assert len(_replicasets(k8s, namespace)) == 2
     assert _dep(k8s, namespace).metadata.annotations["deployment.kubernetes.io/revision"] == "2"
+    assert deployment_ready(k8s, namespace, "llm", "repo/model:v2")
 
 
 def test_hpa_managed_deployment_keeps_the_hpa_replica_count(tg, k8s, namespace):

@@ -1,6 +1,6 @@
 """Canary and blue/green strategies of model_rollout, on the real controllers."""
 
-import time
+import datetime
 
 from tests.helpers.witness import Witness
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
@@ -125,16 +125,36 @@ def test_blue_green_switches_only_after_green_is_ready_and_ends_on_one_deploymen
         "repo/model:v2"
 
 
+def _set_ready(k8s, ns, ready, owner_prefix):
+    """Make the live pods of ReplicaSets named ``owner_prefix``* gain or lose Ready (test ground annotation)."""
+    for p in k8s.core.list_namespaced_pod(ns).items:
+        owner = (p.metadata.owner_references or [None])[0]
+        if owner is not None and owner.name.startswith(owner_prefix) and p.metadata.deletion_timestamp is None:
+            k8s.core.patch_namespaced_pod(p.metadata.name, ns, {"metadata": {"annotations": {
+                "testground.modelops.serving/ready": "true" if ready else "false"}}})
+
+
 def test_blue_green_rolls_back_in_one_write_within_the_window(tg, k8s, namespace):
-    # Green pods serve, then lose Ready 4 s later: after the switch, inside the window.
-    _deploy(k8s, namespace, annotations={"testground.modelops.serving/flap-interval": "4s"})
-    result = rollout(tg, name="llm", namespace=namespace, image="repo/model:flap", strategy="blue_green",
-                     service="llm", rollback_window_seconds=8)
+    _deploy(k8s, namespace)
+    with Witness(k8s, namespace) as witness:
+        run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                          {"name": "llm", "namespace": namespace, "image": "repo/model:v2",
+                           "strategy": "blue_green", "service": "llm", "rollback_window_seconds": 600})
+        # The window is open (the Service points at green); then green's pods lose Ready.
+        assert run.wait_for_progress(_hold_line, 120), run.output
+        _set_ready(k8s, namespace, False, "llm-green-")
+        result = run.wait()
+        witness.catch_up(lambda s: s.serving_images("llm") == {"repo/model:v1": 4}
+                         and s.selectors.get("llm") == {"app": "llm"})
     assert result["verdict"] == "rolled_back", result
     assert result["reason"] == "bake_not_ready", result
     assert "switched back to blue in one write" in result["message"]
-    assert result["blue_green"]["switch_back_seconds"] >= 0
     _assert_durations_cover_the_phases(result)
+    # The witness saw the Service point at green, then straight back at blue.
+    switched = witness.first(lambda s: _green_hash(s) is not None)
+    assert switched is not None, "the Service never selected green pods"
+    back = witness.first(lambda s: s.rv > switched.rv and _green_hash(s) is None)
+    assert back is not None and "llm-green" not in str(back.selectors.get("llm"))
     wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "green deleted")
     assert k8s.core.read_namespaced_service("llm", namespace).spec.selector == {"app": "llm"}
     assert k8s.apps.read_namespaced_deployment("llm", namespace).spec.template.spec.containers[0].image == \
@@ -161,12 +181,13 @@ def test_blue_green_without_gpu_room_for_two_colours_is_refused_before_any_chang
 def test_canary_killed_mid_step_continues_from_the_recorded_step(tg, k8s, namespace):
     _deploy(k8s, namespace)
     args = {"name": "llm", "namespace": namespace, "image": "repo/model:v2", "strategy": "canary",
-            "canary_steps": [25, 50], "canary_pause_seconds": 4, "lock_ttl_seconds": 5}
-    run = PlaybookRun(tg, "modelops.serving.model_rollout", args)
-    assert run.wait_for_progress(lambda line: "holding" in line), run.output
+            "canary_steps": [25, 50], "canary_pause_seconds": 2, "lock_ttl_seconds": 5}
+    # The first run's pause outlasts any kill, however slow the machine.
+    run = PlaybookRun(tg, "modelops.serving.model_rollout", dict(args, canary_pause_seconds=600))
+    assert run.wait_for_progress(lambda line: "holding" in line, 120), run.output
     run.kill()
     assert _names(k8s, namespace) == ["llm", "llm-canary"]
-    time.sleep(6)  # the dead run's Lease goes stale after lock_ttl_seconds
+    wait_for(lambda: _lease_stale(k8s, namespace), 60, "the dead run's Lease to go stale")
     result = rollout(tg, **args)
     assert result["verdict"] == "complete", result
     assert result["resumed"] is True
@@ -174,6 +195,13 @@ def test_canary_killed_mid_step_continues_from_the_recorded_step(tg, k8s, namesp
     wait_for(lambda: _names(k8s, namespace) == ["llm"], 30, "canary gone")
     assert k8s.apps.read_namespaced_deployment("llm", namespace).spec.template.spec.containers[0].image == \
         "repo/model:v2"
+
+
+def _lease_stale(k8s, ns):
+    """The Lease's renewTime is older than its own duration (this machine's clock is the cluster's)."""
+    spec = k8s.coordination.read_namespaced_lease("modelops-rollout-llm", ns).spec
+    age = datetime.datetime.now(datetime.timezone.utc) - spec.renew_time
+    return age.total_seconds() > spec.lease_duration_seconds + 1
 
 
 # -- holds several times longer than the Lease, other runs, and a lost Lease ------------------------------

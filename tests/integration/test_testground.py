@@ -188,12 +188,41 @@ def test_ready_delay_annotation_is_honoured(k8s, namespace):
         "metadata": {"name": "slow", "annotations": {"testground.modelops.serving/ready-delay": "4s"}},
         "spec": {"containers": [{"name": "server", "image": "repo/model:v1"}]},
     })
-    wait_for(lambda: k8s.core.read_namespaced_pod("slow", namespace).status.pod_ip, 15, "pod created")
-    time.sleep(2)
-    assert _ready_pod(k8s, namespace, "slow") is None
     p = wait_for(lambda: _ready_pod(k8s, namespace, "slow"), 15, "slow pod Ready")
     ready = [c for c in p.status.conditions if c.type == "Ready"][0]
+    # kwok's own timestamps, not this test's clock: Ready came at least the delay after the start.
     assert (ready.last_transition_time - p.status.start_time).total_seconds() >= 3
+
+
+def _pod_state(k8s, ns, name):
+    p = k8s.core.read_namespaced_pod(name, ns)
+    ready = [c.status for c in p.status.conditions or [] if c.type == "Ready"]
+    restarts = [cs.restart_count for cs in p.status.container_statuses or []]
+    return p.status.phase, (ready or [None])[0], restarts
+
+
+def _annotate(k8s, ns, name, **values):
+    k8s.core.patch_namespaced_pod(name, ns, {"metadata": {"annotations": {
+        "testground.modelops.serving/" + k: v for k, v in values.items()}}})
+
+
+def test_a_test_holds_readiness_and_restarts_a_pod_by_annotation(k8s, namespace):
+    k8s.core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "held", "annotations": {"testground.modelops.serving/ready": "false"}},
+        "spec": {"containers": [{"name": "server", "image": "repo/model:v1"}]},
+    })
+    # Held: running, not Ready, for as long as the annotation stays.
+    wait_for(lambda: _pod_state(k8s, namespace, "held") == ("Running", "False", [0]), 30, "held pod running")
+    _annotate(k8s, namespace, "held", ready="true")
+    wait_for(lambda: _pod_state(k8s, namespace, "held") == ("Running", "True", [0]), 30, "released pod Ready")
+    _annotate(k8s, namespace, "held", ready="false")
+    wait_for(lambda: _pod_state(k8s, namespace, "held") == ("Running", "False", [0]), 30, "pod lost Ready")
+    _annotate(k8s, namespace, "held", ready=None)
+    wait_for(lambda: _pod_state(k8s, namespace, "held") == ("Running", "True", [0]), 30, "pod Ready again")
+    _annotate(k8s, namespace, "held", restarts="2")
+    wait_for(lambda: _pod_state(k8s, namespace, "held") == ("Running", "True", [2]), 30, "pod restarted twice")
+    last = k8s.core.read_namespaced_pod("held", namespace).status.container_statuses[0].last_state.terminated
+    assert (last.reason, last.exit_code) == ("Error", 1)
 
 
 def test_pod_logs_and_port_forward_travel_through_the_apiserver(tg, k8s, namespace, tmp_path):
