@@ -201,12 +201,37 @@ def test_on_failure_pause_and_fail_leave_the_deployment_for_a_person(tg, k8s, na
     assert _our_writes(k8s, namespace) == ours
 
 
+HELD = {"testground.modelops.serving/ready": "false"}
+
+
+def _release_pods(k8s, ns, image, name="llm"):
+    """Give Ready to the live pods of ``image`` that the template's ``ready: "false"`` holds back."""
+    for p in k8s.core.list_namespaced_pod(ns, label_selector="app=%s" % name).items:
+        if p.spec.containers[0].image == image and p.metadata.deletion_timestamp is None \
+                and (p.metadata.annotations or {}).get("testground.modelops.serving/ready") == "false":
+            k8s.core.patch_namespaced_pod(p.metadata.name, ns, {"metadata": {"annotations": {
+                "testground.modelops.serving/ready": "true"}}})
+
+
+def _deploy_held(k8s, ns, name="llm", image="repo/model:v1", **kw):
+    """A Deployment whose template holds every new pod not Ready until the test releases it; v1 released."""
+    k8s.apps.create_namespaced_deployment(ns, deployment_manifest(name, image, annotations=dict(HELD), **kw))
+    k8s.core.create_namespaced_service(ns, service_manifest(name))
+    wait_for(lambda: _release_pods(k8s, ns, image, name) or deployment_ready(k8s, ns, name, image), 60,
+             "%s released and ready on %s" % (name, image))
+    return k8s.apps.read_namespaced_deployment(name, ns)
+
+
 def test_apiserver_restart_mid_rollout_still_reaches_the_verdict(tg, k8s, namespace):
-    _deploy(k8s, namespace, annotations={"testground.modelops.serving/ready-delay": "2s"})
+    _deploy_held(k8s, namespace)
     run = PlaybookRun(tg, "modelops.serving.model_rollout",
                       {"name": "llm", "namespace": namespace, "image": "repo/model:v2"})
-    assert run.wait_for_progress(lambda line: "1/3 updated" in line), run.output
+    # The new pods are held not Ready: the rollout waits for as long as the restart takes.
+    assert run.wait_for_progress(lambda line: "updated" in line, 120), run.output
     tg.restart_apiserver(down_seconds=2)
+    assert run.proc.poll() is None, run.output  # still waiting on the held pods after the restart
+    wait_for(lambda: _release_pods(k8s, namespace, "repo/model:v2") or run.proc.poll() is not None, 120,
+             "the run to finish")
     result = run.wait()
     assert result["verdict"] == "complete", result
     assert result["api"]["watch_disconnects"] >= 1
@@ -218,13 +243,17 @@ def test_apiserver_restart_mid_rollout_still_reaches_the_verdict(tg, k8s, namesp
 
 
 def test_two_concurrent_runs_one_changes_the_other_names_the_holder(tg, k8s, namespace):
-    # New pods load for 10 s: the first run is still waiting when the second starts, however slow the machine.
-    _deploy(k8s, namespace, annotations={"testground.modelops.serving/ready-delay": "10s"})
+    # The new pods are held not Ready until the second run has been refused: the first is still
+    # waiting then, however slow the machine.
+    _deploy_held(k8s, namespace)
     first = PlaybookRun(tg, "modelops.serving.model_rollout",
                         {"name": "llm", "namespace": namespace, "image": "repo/model:v2",
                          "lock_identity": "first-run"})
-    assert first.wait_for_progress(lambda line: "patched" in line), first.output
+    assert first.wait_for_progress(lambda line: "patched" in line, 120), first.output
     second = rollout(tg, name="llm", namespace=namespace, image="repo/model:v3", lock_identity="second-run")
+    assert first.proc.poll() is None, first.output
+    wait_for(lambda: _release_pods(k8s, namespace, "repo/model:v2") or first.proc.poll() is not None, 120,
+             "the first run to finish")
     done = first.wait()
     assert done["verdict"] == "complete" and done["changed"] is True
     assert second["failed"] is True and second["changed"] is False
@@ -245,27 +274,6 @@ def test_stale_lock_of_a_dead_run_is_taken_over(tg, k8s, namespace):
     tg.kubectl("apply", "-f", "-", input=json.dumps(lease))
     result = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2")
     assert result["verdict"] == "complete", result
-
-
-HELD = {"testground.modelops.serving/ready": "false"}
-
-
-def _release_pods(k8s, ns, image, name="llm"):
-    """Give Ready to the live pods of ``image`` that the template's ``ready: "false"`` holds back."""
-    for p in k8s.core.list_namespaced_pod(ns, label_selector="app=%s" % name).items:
-        if p.spec.containers[0].image == image and p.metadata.deletion_timestamp is None \
-                and (p.metadata.annotations or {}).get("testground.modelops.serving/ready") == "false":
-            k8s.core.patch_namespaced_pod(p.metadata.name, ns, {"metadata": {"annotations": {
-                "testground.modelops.serving/ready": "true"}}})
-
-
-def _deploy_held(k8s, ns, name="llm", image="repo/model:v1", **kw):
-    """A Deployment whose template holds every new pod not Ready until the test releases it; v1 released."""
-    k8s.apps.create_namespaced_deployment(ns, deployment_manifest(name, image, annotations=dict(HELD), **kw))
-    k8s.core.create_namespaced_service(ns, service_manifest(name))
-    wait_for(lambda: _release_pods(k8s, ns, image, name) or deployment_ready(k8s, ns, name, image), 60,
-             "%s released and ready on %s" % (name, image))
-    return k8s.apps.read_namespaced_deployment(name, ns)
 
 
 def test_killed_run_is_resumed_without_a_second_rollout(tg, k8s, namespace):
