@@ -75,3 +75,47 @@ def test_room_cpu_pods_and_forbidden_listing_pass_quietly():
     assert lines == []
     capacity.check_gpu_room(FakeApi([], [], status=403), template(1), 1, "x", lines.append)
     assert "cannot check GPU room" in lines[0]
+
+
+class PathApi(FakeApi):
+    """Builds paths as the real client does and answers only the two lists the check must ask for."""
+
+    asked = []
+
+    @staticmethod
+    def path(group_version, plural, namespace=None, name=None, sub=None):
+        from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeApi
+
+        return KubeApi.path(group_version, plural, namespace, name, sub)
+
+    def get(self, path, query=None):
+        self.asked.append((path, query))
+        if self.status:
+            return FakeApi.get(self, path, query)
+        return {"/api/v1/nodes": {"items": self.nodes}, "/api/v1/pods": {"items": self.pods}}[path]
+
+
+def test_gpus_asked_as_requests_only_count_too():
+    assert capacity.gpu_per_pod({"spec": {"containers": [{"name": "s", "resources": {"requests": {capacity.GPU: "2"}}}]}}) == 2
+
+
+def test_a_cordoned_node_is_passed_by_and_a_node_without_gpus_is_not_counted():
+    cpu_only = {"metadata": {"name": "cpu"}, "spec": {}, "status": {"allocatable": {"cpu": "32"}}}
+    assert capacity.free_by_node([node("cordoned", 8, unschedulable=True), cpu_only, node("a", 2)], []) == {"a": 2}
+
+
+def test_the_check_lists_nodes_and_unfinished_pods_cluster_wide():
+    PathApi.asked = []
+    capacity.check_gpu_room(PathApi([node("gpu-0", 2)], []), template(1), 2, "x", lambda line: None)
+    assert PathApi.asked == [("/api/v1/nodes", None), ("/api/v1/pods", {"fieldSelector": "status.phase!=Succeeded"})]
+
+
+def test_no_gpu_node_at_all_is_named_and_a_forbidden_listing_is_explained():
+    with pytest.raises(capacity.NoRoom) as err:
+        capacity.check_gpu_room(PathApi([], []), template(2), 3, "blue/green", lambda line: None)
+    assert str(err.value) == ("blue/green needs 3 more pod(s) with 2 nvidia.com/gpu each, but free GPUs "
+                              "(no GPU nodes) hold 0: nothing was changed")
+    lines = []
+    capacity.check_gpu_room(PathApi([], [], status=403), template(1), 1, "x", lines.append)
+    assert lines == ["cannot check GPU room (no permission to list nodes and pods, see docs/rbac.md); "
+                     "the unschedulable check will still stop a rollout that does not fit"]
