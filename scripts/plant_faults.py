@@ -149,8 +149,8 @@ def main():
                 shutil.rmtree(tree, ignore_errors=True)
         seconds = time.monotonic() - t0
         if rc == 1 and failed:
-            print("caught    %-28s in %.0fs by %d test(s):\n          %s" % (name, seconds, len(failed),
-                                                                     "\n          ".join(failed)))
+            caught_by = "\n          ".join(failed)
+            print("caught    %-28s in %.0fs by %d test(s):\n          %s" % (name, seconds, len(failed), caught_by))
         else:
             survived.append(name)
             print("SURVIVED  %-28s (%s; pytest exit %d)\n%s" % (name, what, rc, output[-2000:]))

@@ -347,3 +347,35 @@ def test_a_pod_that_restarts_or_loses_ready_during_the_bake_fails_it(tg, k8s, na
                 assert_rolled_back(k8s, namespace, result, reason, witness)
     assert victim in result["message"] and words in result["message"], result["message"]
     assert "into the 600s bake window" in result["message"]
+
+
+def test_url_mode_asks_the_url_once_and_not_the_pods(tg, k8s, namespace, good_server):
+    with PodRoutes(k8s, namespace, lambda image, i: "good") as routes:
+        deploy_held(k8s, namespace)
+        result = rollout(tg, name="model", namespace=namespace, image=V2, gates=v2_gates(url=good_server.url))
+        pods_asked = routes.asked()
+    assert result["verdict"] == "complete", result.get("msg") or result
+    assert "model gates passed on %s" % good_server.url in result["message"]
+    # One target, the URL: each check once, and no pod's own server saw a request.
+    assert sorted(e["name"] for e in result["gates"]) == ["model_ready", "server_ready", "smoke"]
+    assert {e["pod"] for e in result["gates"]} == {good_server.url}
+    assert not any(pods_asked.values()), pods_asked
+
+
+def test_smoke_path_content_type_and_expected_status_reach_the_pod_as_given(tg, k8s, namespace):
+    with PodRoutes(k8s, namespace, lambda image, i: "good") as routes:
+        deploy_held(k8s, namespace, replicas=1)
+        gates = v2_gates(retries=0, smoke={
+            "path": "/v2/models/tiny/infer", "content_type": "application/json", "expect_status": 200,
+            "body": INFER, "json_path": "$.outputs[0].data", "expect": [2, 4, 6]})
+        result = rollout(tg, name="model", namespace=namespace, image=V2, gates=gates)
+        v2 = _v2_pods(routes)
+        infer = routes.servers[v2[0]].asked("/infer")
+    assert result["verdict"] == "complete", result.get("msg") or result
+    assert infer == [("POST", "/v2/models/tiny/infer")], infer
+    # A status other than the one expected fails, naming both.
+    with PodRoutes(k8s, namespace, lambda image, i: "good"):
+        gates["smoke"]["expect_status"] = 201
+        failed = rollout(tg, name="model", namespace=namespace, image="repo/model:v3", gates=gates)
+    assert failed["verdict"] == "rolled_back" and failed["reason"] == "smoke_failed", failed
+    assert "expected HTTP 201" in failed["message"] and "got HTTP 200" in failed["message"], failed["message"]
