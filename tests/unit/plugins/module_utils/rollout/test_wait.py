@@ -120,6 +120,25 @@ def test_paused_is_reported_naming_who_paused():
     assert judge().judge(view(dep(updated=3, ready=3, available=3, paused=True))).ok
 
 
+def test_the_paused_message_says_who_how_far_and_what_to_do():
+    d = dep(generation=3, observed=3, updated=1, paused=True)
+    d["metadata"]["managedFields"] = [
+        {"manager": "late-but-not-paused", "time": "2026-11-25T09:09:00Z", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+        {"manager": "kubectl-rollout", "time": "2026-11-25T09:01:00Z", "fieldsV1": {"f:spec": {"f:paused": {}}}},
+        {"manager": "earlier-pauser", "time": "2026-11-25T08:00:00Z", "fieldsV1": {"f:spec": {"f:paused": {}}}},
+        {"manager": "no-fields", "time": "2026-11-25T10:00:00Z"}]
+    # The latest write that owns spec.paused, not the latest write, nor the first that paused.
+    assert paused_by(d) == ("kubectl-rollout", "2026-11-25T09:01:00Z")
+    assert judge().judge(view(d)).message == (
+        "Deployment serving/llm was paused by kubectl-rollout at 2026-11-25T09:01:00Z and will not progress until "
+        "it is resumed; nothing more was written (1 of 3 replicas run the new template). Inspect it, then "
+        "`kubectl rollout resume deployment/llm -n serving` to let it continue (or `kubectl rollout undo`), and "
+        "run this task again")
+    del d["metadata"]["managedFields"]
+    assert paused_by(d) == (None, None)
+    assert "was paused and will not progress" in judge().judge(view(d)).message
+
+
 def test_a_generation_the_controller_never_observes_is_a_stalled_controller_after_the_grace():
     j = judge()
     d = dep(generation=3, observed=2)
