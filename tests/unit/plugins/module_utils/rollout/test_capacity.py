@@ -119,3 +119,10 @@ def test_no_gpu_node_at_all_is_named_and_a_forbidden_listing_is_explained():
     capacity.check_gpu_room(PathApi([], [], status=403), template(1), 1, "x", lines.append)
     assert lines == ["cannot check GPU room (no permission to list nodes and pods, see docs/rbac.md); "
                      "the unschedulable check will still stop a rollout that does not fit"]
+
+
+def test_no_room_lists_every_gpu_node_with_what_it_has_left():
+    api = PathApi([node("gpu-1", 1), node("gpu-0", 2)], [pod("gpu-0", 1), pod("gpu-1", 1)])
+    with pytest.raises(capacity.NoRoom) as err:
+        capacity.check_gpu_room(api, template(2), 1, "the rollout", lambda line: None)
+    assert "but free GPUs (gpu-0: 1, gpu-1: 0) hold 0" in str(err.value)
