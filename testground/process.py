@@ -88,7 +88,7 @@ def free_port():
     span = _allocation_range()
     if span is None:  # an ephemeral range covering nearly everything leaves only the old way
         return _kernel_port()
-    for _ in range(500):
+    for _attempt in range(500):
         port = random.randint(*span)
         if port in _held:
             continue

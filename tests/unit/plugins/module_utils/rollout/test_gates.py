@@ -440,7 +440,7 @@ def bake_scene(pods, changes):
 
 
 @pytest.mark.parametrize("change, reason, words", [
-    (lambda p: restarted(p), "bake_restart", "container server of pod m-b restarted (restarts 0 -> 1)"),
+    (restarted, "bake_restart", "container server of pod m-b restarted (restarts 0 -> 1)"),
     (lambda p: pod("m-b", ready=False), "bake_not_ready", "m-b"),
 ])
 def test_a_pod_that_restarts_or_loses_ready_during_the_bake_fails_it(network, change, reason, words):
