@@ -18,15 +18,18 @@ description:
   - Fails fast with the root cause (image pull errors, crash loops, unschedulable pods such as
     C(Insufficient nvidia.com/gpu), readiness flapping, progress deadline) instead of waiting for the
     whole progress deadline.
-  - On failure, rolls back to the exact pod template it replaced (recorded on the Deployment before the
-    change, so a later run still knows it) and waits for that too; or pauses the Deployment; or only reports.
+  - On failure, rolls back to the exact pod template that served before the change (its ReplicaSet's
+    pod-template-hash and revision are recorded on the Deployment, so a later run still knows it), restoring the
+    annotations as C(kubectl rollout undo) does, and waits for that too; or pauses the Deployment; or only reports.
   - One rollout per Deployment at a time, through a C(coordination.k8s.io) Lease naming its holder, renewed in
     every phase of the run (waits, canary pauses, blue/green windows, gates and bakes).
   - Waits as the Deployment controller measures progress - a rollout that keeps progressing is never cut off, however
     long it takes; one that stops fails at its C(progressDeadlineSeconds) with the cause named. A person pausing the
     Deployment, or a controller that does not act, ends the run with nothing more written.
-  - Idempotent. When the Deployment already runs the requested template and its rollout is complete,
-    nothing is written. When the template was written by an earlier run that did not finish, the wait resumes.
+  - Idempotent. When the Deployment already runs the requested template and its rollout is complete, however it
+    was scaled since (pods Pending after a scale-up are no rollout), nothing is written. When the template was
+    written by an earlier run of this module that did not finish, the wait resumes. A rollout someone else started
+    is superseded, with the last complete template as the rollback target (see the user guide).
   - Never touches C(replicas), so a HorizontalPodAutoscaler keeps its count.
   - The change is a strategic merge patch with field manager C(modelops.serving); see the user guide
     for why it is not a server-side apply.
@@ -285,7 +288,9 @@ message:
   returned: always
   type: str
 previous:
-  description: Revision and image before this run.
+  description:
+    - Revision and image of what served before this run, the template a rollback goes back to. During someone
+      else's unfinished rollout, the last complete template, not the half-done one.
   returned: always
   type: dict
   sample: {"revision": "3", "image": "repo/llm:v1"}
@@ -345,7 +350,9 @@ blue_green:
   returned: when O(strategy=blue_green) made or resumed a green Deployment
   type: dict
 resumed:
-  description: True when this run found its target already written and waited for that rollout.
+  description:
+    - True when this run found its target already written by an earlier run of this module that did not finish,
+      and waited for that rollout. False for a rollout to the same template that someone else started.
   returned: always
   type: bool
 rollback_failure:

@@ -616,7 +616,7 @@ def _template_without_hash(template):
     return template
 
 
-def _controlled_by(obj, owner):
+def controlled_by(obj, owner):
     uid = _meta(owner).get("uid")
     for ref in _meta(obj).get("ownerReferences") or []:
         if ref.get("controller") and ref.get("uid") == uid:
@@ -631,7 +631,7 @@ def find_new_replicaset(deployment, replicasets):
     EqualIgnoreHash does. None when the controller has not created it yet.
     """
     wanted = _template_without_hash((deployment.get("spec") or {}).get("template"))
-    owned = [rs for rs in replicasets or [] if _controlled_by(rs, deployment)]
+    owned = [rs for rs in replicasets or [] if controlled_by(rs, deployment)]
     for rs in sorted(owned, key=lambda rs: (parse_time(_meta(rs).get("creationTimestamp")) or _EPOCH, _meta(rs).get("name", ""))):
         if _template_without_hash((rs.get("spec") or {}).get("template")) == wanted:
             return rs
@@ -640,4 +640,4 @@ def find_new_replicaset(deployment, replicasets):
 
 def pods_of_replicaset(replicaset, pods):
     """Pods whose controller ownerReference is this ReplicaSet, by name."""
-    return sorted((p for p in pods or [] if _controlled_by(p, replicaset)), key=_pod_name)
+    return sorted((p for p in pods or [] if controlled_by(p, replicaset)), key=_pod_name)

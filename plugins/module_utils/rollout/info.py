@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import lock, spec, status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import lock, record, spec, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, label_selector
 
 
@@ -62,7 +62,7 @@ def describe(deployment, replicasets, lease=None):
     meta = deployment.get("metadata") or {}
     template = (deployment.get("spec") or {}).get("template")
     images = _images(template)
-    recorded = spec.recorded_previous(deployment)
+    recorded = record.recorded(deployment)
     lock_view = None
     # A read-only view can only compare clocks; the Lease's holder may run behind or ahead of ours.
     if lease is not None and lock.looks_live(lease, datetime.datetime.now(datetime.timezone.utc)):
@@ -82,7 +82,7 @@ def describe(deployment, replicasets, lease=None):
         "replicas": status.progress(deployment),
         "strategy": spec.strategy_summary(deployment),
         "lock": lock_view,
-        "recorded_previous": {"revision": recorded["revision"], "image": recorded["image"]} if recorded else None,
+        "recorded_previous": recorded.summary() if recorded else None,
         "history": history(deployment, replicasets),
     }
 

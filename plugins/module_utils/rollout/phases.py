@@ -19,26 +19,41 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity, diagnose, hold as holds
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import reasons, spec, status
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError, Refused
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import reasons, record, spec, status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError, Refused, RolloutError
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.judges import HoldJudge, RolloutJudge
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import HoldUntil, ProgressDeadline
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import selector_of
 
 CONFLICT_ATTEMPTS = 3
+# A rollback replaces all annotations, so it holds the resourceVersion it read; it must not give up on a busy object.
+ROLLBACK_ATTEMPTS = 6
 
 
 # -- reading -------------------------------------------------------------------------------------
-def read_deployment(ctx, name=None):
-    """The Deployment (the run's own by default); InputError telling a missing namespace apart."""
+def read_deployment(ctx, name=None, first=False):
+    """The Deployment (the run's own by default).
+
+    ``first``: the run's first read, where a missing one is bad input (telling a missing namespace
+    apart); any later read that finds it gone ends the run as ``deployment_deleted``.
+    """
     name = name or ctx.name
     try:
         return ctx.api.get(ctx.deployment_path(name))
     except KubeError as exc:
-        if exc.not_found:
+        if exc.not_found and first:
             raise InputError(_not_found_message(ctx, name))
-        raise
+        raise deleted(ctx, exc, name) or exc
+
+
+def deleted(ctx, exc, name=None):
+    """The error a 404 for the run's own Deployment means once the run has read it: it was deleted."""
+    name = name or ctx.name
+    if exc.not_found and name == ctx.name:
+        return RolloutError("Deployment %s/%s was deleted during the %s; nothing more was written"
+                            % (ctx.namespace, name, ctx.phase), reason="deployment_deleted")
+    return None
 
 
 def find_deployment(ctx, name):
@@ -115,15 +130,18 @@ def gpu_room(ctx, template, pods_needed, what, advice):
 def write_change(ctx, deployment, change):
     """Patch with the resourceVersion read as precondition; on a conflict, read and decide again.
 
-    Returns (deployment as written, change as written); the change may have shrunk to nothing
-    when someone else wrote the same template meanwhile.
+    Returns (deployment as written, change as written, the rollback target recorded with it); the
+    change may have shrunk to nothing when someone else wrote the same template meanwhile.
     """
     cause = spec.change_cause(ctx.settings.image, ctx.settings.env)
+    previous = None
     for attempt in range(CONFLICT_ATTEMPTS):
         refuse_if_paused(ctx, deployment)
-        body = spec.build_patch(deployment, change.container_patch, change.spec_patch, cause)
+        previous = rollback_target(ctx, deployment)
+        body = spec.build_patch(deployment, change.container_patch, change.spec_patch, cause,
+                                record.record_annotations(previous, change_digest(ctx, change)))
         try:
-            return ctx.write("PATCH", ctx.deployment_path(ctx.name), body), change
+            return ctx.write("PATCH", ctx.deployment_path(ctx.name), body), change, previous
         except KubeError as exc:
             if not exc.conflict or attempt == CONFLICT_ATTEMPTS - 1:
                 raise refusal(ctx, exc, "kept changing while this run tried to write") or exc
@@ -131,8 +149,21 @@ def write_change(ctx, deployment, change):
         deployment = read_deployment(ctx)
         change = plan(ctx, deployment)
         if not change.changes:
-            return deployment, change
-    return deployment, change
+            return deployment, change, previous
+    return deployment, change, previous
+
+
+def change_digest(ctx, change):
+    s = ctx.settings
+    return record.change_digest(change.container, s.image, s.env, s.args)
+
+
+def rollback_target(ctx, deployment):
+    """What a failure of a change made now goes back to (record.py decides), with what the run reports as previous."""
+    target = record.rollback_target(deployment, replicasets_of(ctx, deployment), ctx.container)
+    if target is not None:
+        ctx.result.previous = target.summary()
+    return target
 
 
 def refusal(ctx, exc, conflict):
@@ -141,13 +172,15 @@ def refusal(ctx, exc, conflict):
         return InputError("Deployment %s/%s %s (%s); run again" % (ctx.namespace, ctx.name, conflict, exc))
     if exc.status in (400, 422):
         return InputError("the API server rejected the change to Deployment %s/%s: %s" % (ctx.namespace, ctx.name, exc))
-    return None
+    return deleted(ctx, exc)
 
 
 def patch_deployment(ctx, name, body, patch_type="strategic", own_object=False):
     try:
         return ctx.write("PATCH", ctx.deployment_path(name), body, patch_type=patch_type, own_object=own_object)
     except KubeError as exc:
+        if name != ctx.name and exc.not_found:
+            raise
         raise refusal(ctx, exc, "changed while this run was writing") or exc
 
 
@@ -249,26 +282,28 @@ def conclude(ctx, outcome, previous):
 def rollback(ctx, deployment, outcome, previous):
     result = ctx.result
     ctx.enter("rollback")
-    if previous is None:
-        previous = spec.previous_from_replicasets(deployment, replicasets_of(ctx, deployment))
-    if previous is None:
-        result.end("failed", outcome.reason, "%s; nothing to roll back to (no earlier revision recorded)" % outcome.message)
+    replicasets = replicasets_of(ctx, deployment)
+    target = record.resolve(previous or record.last_complete(deployment, replicasets, ctx.container), deployment,
+                            replicasets, ctx.container)
+    if target is None:
+        what = ("ReplicaSet %s of revision %s no longer exists" % (previous.hash, previous.revision)
+                if previous is not None else "no earlier revision recorded")
+        result.end("failed", outcome.reason, "%s; nothing to roll back to (%s)" % (outcome.message, what))
         return
     ctx.progress("rolling back Deployment %s/%s to revision %s (%s)"
-                 % (ctx.namespace, ctx.name, previous["revision"], previous["image"]))
-    failed_revision = spec.revision_of(deployment)
-    written = patch_deployment(ctx, ctx.name, spec.rollback_patch(previous["template"], failed_revision),
-                               patch_type="json")
+                 % (ctx.namespace, ctx.name, target.revision, target.image))
+    written = write_rollback(ctx, deployment, target)
     back = wait_rollout(ctx, "rollback", written, capped=False)
+    previous = target
     if back.view is not None and back.view.deployment is not None:
         result.set_current(back.view.deployment)
     if back.ok:
         now = back.view.deployment
-        result.rolled_back_to = {"revision": spec.revision_of(now), "original_revision": previous["revision"],
+        result.rolled_back_to = {"revision": spec.revision_of(now), "original_revision": previous.revision,
                                  "image": spec.image_of(now, ctx.container)}
         result.end("rolled_back", outcome.reason,
                    "%s; rolled back to the previous template (revision %s, image %s) and it is complete"
-                   % (outcome.message, previous["revision"], previous["image"]))
+                   % (outcome.message, previous.revision, previous.image))
         return
     if not reasons.against_template(back.reason):
         # Paused, stalled, Lease lost during the rollback: say so, first.
@@ -281,6 +316,21 @@ def rollback(ctx, deployment, outcome, previous):
                "ROLLBACK FAILED: %s. The rollout had failed first: %s" % (back.message, outcome.message))
 
 
+def write_rollback(ctx, deployment, target):
+    """The template and annotations of ``target`` back, as `kubectl rollout undo` puts them; conflicts read again."""
+    failed_revision = spec.revision_of(deployment)
+    for attempt in range(ROLLBACK_ATTEMPTS):
+        try:
+            return patch_deployment(ctx, ctx.name, record.rollback_patch(deployment, target, failed_revision),
+                                    patch_type="json")
+        except InputError:
+            if attempt == ROLLBACK_ATTEMPTS - 1:
+                raise
+        # The controller's status writes move the resourceVersion too: read it again, put the same back.
+        deployment = read_deployment(ctx)
+    return deployment
+
+
 # -- a rolling update: what every strategy ends with ---------------------------------------------
 def roll(ctx, deployment, change):
     """Write ``change`` (when there is one) and wait for the rolling update and its gates.
@@ -288,18 +338,40 @@ def roll(ctx, deployment, change):
     Returns (Outcome, previous): previous is the template to go back to, as recorded on the
     Deployment by the write (or by the earlier run this one resumes), or None.
     """
-    result = ctx.result
-    previous = spec.recorded_previous(deployment) if result.resumed else None
+    previous = None
     if change.changes:
         ctx.enter("preflight")
         surge_room(ctx, deployment, change)
         ctx.enter("change")
-        deployment, change = write_change(ctx, deployment, change)
-        if change.container_patch:
-            previous = spec.recorded_previous(deployment)
+        deployment, change, previous = write_change(ctx, deployment, change)
         if change.changes:
             ctx.progress("patched Deployment %s/%s: %s" % (ctx.namespace, ctx.name,
                                                            spec.describe_change(change.container_patch,
                                                                                 change.spec_patch)))
+    if not change.container_patch:
+        # Nothing of the template written by this run: a rollout under way is resumed, or someone else's followed.
+        previous = resumed_target(ctx, deployment, change)
     outcome = wait_rollout(ctx, "rollout", deployment)
     return run_gates(ctx, "rollout", outcome), previous
+
+
+def resumed_target(ctx, deployment, change):
+    """The rollback target of a rollout this run did not write; says whose rollout it waits for."""
+    if record.serving(deployment):
+        return rollback_target(ctx, deployment)
+    if record.ours(deployment, change_digest(ctx, change)):
+        ctx.result.resumed = True
+        target = record.recorded(deployment)
+        if target is not None:
+            ctx.result.previous = target.summary()
+        ctx.progress("resuming this module's unfinished rollout of Deployment %s/%s (revision %s)"
+                     % (ctx.namespace, ctx.name, spec.revision_of(deployment)))
+        return target
+    target = record.last_complete(deployment, replicasets_of(ctx, deployment), ctx.container)
+    if target is not None:
+        ctx.result.previous = target.summary()
+    ctx.progress("Deployment %s/%s is rolling to the requested template by another hand (revision %s); waiting "
+                 "for it, with revision %s (%s) as the template to go back to"
+                 % (ctx.namespace, ctx.name, spec.revision_of(deployment),
+                    target.revision if target else None, target.image if target else None))
+    return target

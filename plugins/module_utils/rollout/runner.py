@@ -57,7 +57,7 @@ def run(api, settings, check_mode=False, progress=None, clock=None, gates=None, 
 def _run(ctx, strategy, lease, check_mode):
     result = ctx.result
     ctx.enter("read")
-    deployment = phases.read_deployment(ctx)
+    deployment = phases.read_deployment(ctx, first=True)
     ctx.enter("plan")
     change = phases.plan(ctx, deployment)
     result.container = change.container
@@ -68,9 +68,7 @@ def _run(ctx, strategy, lease, check_mode):
         result.end("unchanged", "up_to_date", "Deployment %s/%s already runs the requested template"
                    % (ctx.namespace, ctx.name))
         return
-    if decision == spec.RESUME:
-        result.resumed = True
-    elif check_mode:
+    if decision != spec.RESUME and check_mode:
         _preview(ctx, deployment, change)
         return
     phases.refuse_if_paused(ctx, deployment)

@@ -19,26 +19,26 @@ import copy
 import json
 import re
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import record, status
 
-ANNOTATION = "modelops.serving/"
-PREVIOUS_TEMPLATE = ANNOTATION + "previous-template"
-PREVIOUS_REVISION = ANNOTATION + "previous-revision"
-PREVIOUS_IMAGE = ANNOTATION + "previous-image"
+ANNOTATION = record.ANNOTATION
 TARGET = ANNOTATION + "target"
-ROLLED_BACK_FROM = ANNOTATION + "rolled-back-from"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
-REVISION = "deployment.kubernetes.io/revision"
+CHANGE_CAUSE = record.CHANGE_CAUSE
+REVISION = record.REVISION
 
-# The distribution/reference grammar that container runtimes accept.
+# The distribution reference grammar (github.com/distribution/reference), which container runtimes
+# parse: [domain[:port]/]path[:tag][@digest], the name (domain and path) at most 255 characters.
+NAME_MAX = 255
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = r"(?:%s(?:\.%s)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?" % (_DOMAIN_PART, _DOMAIN_PART)
 _IMAGE_RE = re.compile(
-    r"^(?:(?P<domain>%s)/)?(?P<path>%s(?:/%s)*)(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?$"
+    r"^(?P<name>(?:%s/)?%s(?:/%s)*)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[^@]*))?$"
     % (_DOMAIN, _COMPONENT, _COMPONENT)
 )
+_DIGEST_RE = re.compile(r"^(?P<algorithm>[a-z0-9]+(?:[+._-][a-z0-9]+)*):(?P<encoded>[a-zA-Z0-9=_-]+)$")
+# The algorithms runtimes verify (github.com/opencontainers/go-digest), with their hex lengths.
+DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 _ENV_NAME_RE = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
@@ -49,13 +49,35 @@ class SpecError(ValueError):
 def check_image(image):
     if not isinstance(image, str) or not image:
         raise SpecError("image must be a non-empty container image reference such as 'registry.example.com/team/model:v2'")
-    if len(image) > 4096 or not _IMAGE_RE.match(image):
+    match = _IMAGE_RE.match(image)
+    if not match:
         raise SpecError(
             "image %r is not a valid image reference: expected [registry[:port]/]repository[:tag][@digest] "
             "with a lowercase repository, e.g. 'registry.example.com/team/model:v2'" % image
         )
-    # "repo:tag" with a domain-looking first part is fine; a bare tag with no name is not.
+    if len(match.group("name")) > NAME_MAX:
+        raise SpecError("image %r: the repository name is %d characters long, at most %d are allowed"
+                        % (image[:64] + "...", len(match.group("name")), NAME_MAX))
+    if match.group("digest") is not None:
+        check_digest(image, match.group("digest"))
     return image
+
+
+def check_digest(image, digest):
+    """A digest the runtime can verify: a known algorithm and exactly its length of lowercase hex."""
+    match = _DIGEST_RE.match(digest)
+    if not match:
+        raise SpecError("image %r: digest %r is not <algorithm>:<hex>, e.g. 'sha256:' followed by 64 lowercase "
+                        "hex digits" % (image, digest))
+    algorithm, encoded = match.group("algorithm"), match.group("encoded")
+    length = DIGEST_HEX.get(algorithm)
+    if length is None:
+        raise SpecError("image %r: digest algorithm %r is not one runtimes verify (%s)"
+                        % (image, algorithm, ", ".join(sorted(DIGEST_HEX))))
+    if len(encoded) != length or not re.match(r"^[a-f0-9]+$", encoded):
+        raise SpecError("image %r: a %s digest is exactly %d lowercase hex digits, got %d character(s)%s"
+                        % (image, algorithm, length, len(encoded),
+                           "" if re.match(r"^[a-f0-9]*$", encoded) else " that are not all lowercase hex"))
 
 
 def check_env(env):
@@ -188,75 +210,24 @@ def check_strategy(deployment, spec_patch):
                         % (deadline, min_ready))
 
 
-def template_for_record(template):
-    """The pod template as it will be restored on rollback, compact."""
-    return json.dumps(template, sort_keys=True, separators=(",", ":"))
-
-
 def target_record(container_name, image, env, args):
     return json.dumps({"container": container_name, "image": image, "env": env or {}, "args": args},
                       sort_keys=True, separators=(",", ":"))
 
 
-def build_patch(deployment, container_patch, spec_patch, change_cause):
-    """The strategic merge patch for the change, recording what it replaces."""
+def build_patch(deployment, container_patch, spec_patch, change_cause, recorded=None):
+    """The strategic merge patch for the change; ``recorded`` are the record annotations (record.py)."""
     meta = deployment.get("metadata") or {}
     annotations = {}
     spec = dict(spec_patch)
     if container_patch:
-        current = (deployment.get("spec") or {}).get("template") or {}
-        annotations[PREVIOUS_TEMPLATE] = template_for_record(current)
-        annotations[PREVIOUS_REVISION] = (meta.get("annotations") or {}).get(REVISION, "")
-        annotations[PREVIOUS_IMAGE] = pick_container(deployment, container_patch["name"]).get("image", "")
+        annotations.update(recorded or {})
         annotations[CHANGE_CAUSE] = change_cause
         spec["template"] = {"spec": {"containers": [container_patch]}}
     body = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "spec": spec}
     if annotations:
         body["metadata"]["annotations"] = annotations
     return body
-
-
-def recorded_previous(deployment):
-    """What an earlier change recorded on the Deployment: template, revision and image, or None."""
-    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
-    raw = annotations.get(PREVIOUS_TEMPLATE)
-    if not raw:
-        return None
-    try:
-        template = json.loads(raw)
-    except ValueError:
-        return None
-    return {
-        "template": template,
-        "revision": annotations.get(PREVIOUS_REVISION) or None,
-        "image": annotations.get(PREVIOUS_IMAGE) or None,
-    }
-
-
-def previous_from_replicasets(deployment, replicasets):
-    """Fallback when nothing was recorded: the newest older ReplicaSet's template."""
-    current = int(((deployment.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0") or 0)
-    best = None
-    for rs in replicasets:
-        rev = int(((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0") or 0)
-        if rev < current and (best is None or rev > best[0]):
-            best = (rev, rs)
-    if best is None:
-        return None
-    template = copy.deepcopy((best[1].get("spec") or {}).get("template") or {})
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    labels.pop("pod-template-hash", None)
-    images = [c.get("image") for c in containers(template)]
-    return {"template": template, "revision": str(best[0]), "image": images[0] if images else None}
-
-
-def rollback_patch(previous_template, failed_revision):
-    """JSON patch that puts the recorded template back, exactly, and notes why."""
-    return [
-        {"op": "replace", "path": "/spec/template", "value": previous_template},
-        {"op": "add", "path": "/metadata/annotations/" + ROLLED_BACK_FROM.replace("/", "~1"),
-         "value": str(failed_revision or "")},
-    ]
 
 
 def image_of(deployment, container_name):
@@ -323,22 +294,26 @@ UNCHANGED, RESUME, WRITE = "unchanged", "resume", "write"
 def decide(deployment, change, leftover=False):
     """What the run does with a Deployment: nothing, wait for a rollout already written, or write.
 
-    A template that already matches but whose rollout is not complete is taken for this tool's own
-    unfinished rollout and waited for (``resume``). This is the one place that decides it.
+    A template that already matches and is serving (its rollout complete, however it was scaled
+    since: Pending pods after a scale-up are no rollout) is ``unchanged``. A template that matches
+    but whose rollout never completed is waited for (``resume``); whether it is this module's own
+    rollout, and so which template a failure goes back to, record.py decides. This is the one place
+    that decides what a run does.
     """
     if change.changes or leftover:
         return WRITE
-    if status.rollout_status(deployment).done:
+    if record.serving(deployment):
         return UNCHANGED
     return RESUME
 
 
 def change_cause(image, env):
+    """kubectl rollout history's label of the change; env by name only (values may be secrets)."""
     parts = []
     if image:
         parts.append("image=%s" % image)
-    for k in sorted(env or {}):
-        parts.append("%s=%s" % (k, env[k]))
+    if env:
+        parts.append("env=%s" % ",".join(sorted(env)))
     return "modelops.serving.model_rollout " + " ".join(parts)
 
 
@@ -349,7 +324,8 @@ def describe_change(container_patch, spec_patch):
             if key in container_patch:
                 value = container_patch[key]
                 if key == "env":
-                    value = ", ".join("%s=%s" % (e["name"], e.get("value")) for e in value)
+                    # Names only: progress lines and messages land in job logs, values may be secrets.
+                    value = ", ".join(e["name"] for e in value)
                 bits.append("%s -> %s" % (key, value))
     for key, value in sorted(spec_patch.items()):
         bits.append("%s -> %s" % (key, value))

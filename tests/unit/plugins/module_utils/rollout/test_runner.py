@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import spec
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import record, spec
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
 from tests.unit.plugins.module_utils.rollout.fake import World, assert_contract
 
@@ -40,10 +40,26 @@ def test_a_second_run_writes_nothing_at_all():
 def test_a_written_but_unfinished_rollout_is_resumed_without_a_second_write():
     world = World(ready_delay=5)
     dep = world.deployment()
+    # What this module's write of v2 left: the template and its record, and then the run died.
+    dep["metadata"]["annotations"].update(record.record_annotations(
+        record.Target("1", "repo/model:v1"), record.change_digest("server", "repo/model:v2", None, None)))
     dep["spec"]["template"]["spec"]["containers"][0]["image"] = "repo/model:v2"
     dep["metadata"]["generation"] += 1
     result = assert_contract(world.run(image="repo/model:v2"))
     assert result["verdict"] == "complete" and result["resumed"] is True and result["changed"] is False
+    assert result["previous"] == {"revision": "1", "image": "repo/model:v1"}
+    assert writes(world) == []
+
+
+def test_someone_elses_unfinished_rollout_to_the_target_is_followed_not_resumed():
+    world = World(ready_delay=5)
+    dep = world.deployment()
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = "repo/model:v2"
+    dep["metadata"]["generation"] += 1
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert result["verdict"] == "complete" and result["resumed"] is False and result["changed"] is False
+    assert result["previous"] == {"revision": "1", "image": "repo/model:v1"}
+    assert any("by another hand" in line for line in world.lines)
     assert writes(world) == []
 
 
@@ -166,6 +182,15 @@ def test_a_deployment_deleted_during_the_wait_is_named():
     assert (result["verdict"], result["reason"]) == ("failed", "deployment_deleted")
 
 
+@pytest.mark.parametrize("phase, image", [("rollback", "repo/model:crash"), ("change", "repo/model:v2")])
+def test_a_deployment_deleted_before_a_write_of_the_run_is_named_not_an_api_error(phase, image):
+    world = World()
+    world.api.fail(KubeError('deployments.apps "llm" not found', status=404), method="PATCH", phase=phase)
+    result = assert_contract(world.run(image=image))
+    assert (result["verdict"], result["reason"]) == ("failed", "deployment_deleted"), result["message"]
+    assert "was deleted during the %s" % phase in result["message"]
+
+
 def test_a_conflicting_write_is_planned_again_and_a_bad_replan_is_input_not_a_traceback():
     world = World()
     # Someone removes the container this run changes, between our read and our write.
@@ -211,7 +236,7 @@ def test_bad_input_is_named_before_anything_is_written():
 def test_the_recorded_template_is_what_the_rollback_restores_even_after_a_restart():
     world = World()
     world.run(image="repo/model:v2")
-    recorded = spec.recorded_previous(world.deployment())
-    assert recorded["image"] == "repo/model:v1"
+    recorded = record.recorded(world.deployment())
+    assert recorded.image == "repo/model:v1" and recorded.revision == "1"
     result = assert_contract(world.run(image="repo/model:crash"))
     assert result["verdict"] == "rolled_back" and world.image() == "repo/model:v2"

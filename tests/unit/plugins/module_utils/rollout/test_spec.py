@@ -1,11 +1,8 @@
 """What model_rollout decides to write, from objects alone."""
 
-import copy
-import json
-
 import pytest
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import spec
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import record, spec
 
 
 def deployment(image="repo/model:v1", containers=None, env=None, args=None, **spec_fields):
@@ -33,6 +30,7 @@ def deployment(image="repo/model:v1", containers=None, env=None, args=None, **sp
 @pytest.mark.parametrize("image", [
     "repo/model:v2", "registry.example.com:5000/team/llm:2024-11.1", "nvcr.io/nvidia/tritonserver:24.08-py3",
     "llm", "repo/model@sha256:" + "a" * 64, "localhost/model:v1", "[::1]:5000/model:v1",
+    "repo/model:v2@sha512:" + "0f" * 64, "a" * 255,
 ])
 def test_valid_images_pass(image):
     assert spec.check_image(image) == image
@@ -43,6 +41,22 @@ def test_valid_images_pass(image):
 def test_invalid_images_say_what_a_reference_looks_like(image):
     with pytest.raises(spec.SpecError, match="image"):
         spec.check_image(image)
+
+
+@pytest.mark.parametrize("image, words", [
+    ("repo/model@sha256:" + "A" * 64, "not all lowercase hex"),
+    ("repo/model@sha256:" + "a" * 63, "exactly 64 lowercase hex digits, got 63"),
+    ("repo/model@sha256:" + "a" * 65, "got 65"),
+    ("repo/model@sha256:" + "a" * 32, "got 32"),
+    ("repo/model@md5:" + "a" * 32, "algorithm 'md5' is not one runtimes verify"),
+    ("repo/model@sha256", "is not <algorithm>:<hex>"),
+    ("a" * 256, "256 characters long, at most 255"),
+    ("registry.example.com/" + "b" * 240 + ":v1", "at most 255"),
+])
+def test_digests_and_long_names_are_refused_with_what_is_wrong(image, words):
+    with pytest.raises(spec.SpecError) as err:
+        spec.check_image(image)
+    assert words in str(err.value)
 
 
 def test_single_container_is_picked_without_a_name():
@@ -126,14 +140,17 @@ def test_deadline_must_exceed_min_ready():
         spec.check_strategy(deployment(), {"minReadySeconds": 10, "progressDeadlineSeconds": 5})
 
 
-def test_patch_records_the_template_it_replaces_and_never_touches_replicas():
+def test_patch_carries_the_small_record_and_never_touches_replicas():
     d = deployment()
     container_patch = spec.container_changes(spec.pick_container(d), image="repo/model:v2")
-    body = spec.build_patch(d, container_patch, {}, "modelops.serving.model_rollout image=repo/model:v2")
+    target = record.Target("3", "repo/model:v1", "abc123", d["spec"]["template"])
+    body = spec.build_patch(d, container_patch, {}, "modelops.serving.model_rollout image=repo/model:v2",
+                            record.record_annotations(target, "d1"))
     annotations = body["metadata"]["annotations"]
-    assert json.loads(annotations[spec.PREVIOUS_TEMPLATE]) == d["spec"]["template"]
-    assert annotations[spec.PREVIOUS_REVISION] == "3"
-    assert annotations[spec.PREVIOUS_IMAGE] == "repo/model:v1"
+    assert annotations == {record.PREVIOUS_REVISION: "3", record.PREVIOUS_IMAGE: "repo/model:v1",
+                           record.PREVIOUS_HASH: "abc123", record.ROLLOUT_TARGET: "d1",
+                           record.LEGACY_TEMPLATE: None,
+                           spec.CHANGE_CAUSE: "modelops.serving.model_rollout image=repo/model:v2"}
     assert body["metadata"]["resourceVersion"] == "42"
     assert "replicas" not in body["spec"]
     assert body["spec"]["template"] == {"spec": {"containers": [{"name": "server", "image": "repo/model:v2"}]}}
@@ -144,34 +161,3 @@ def test_strategy_only_patch_keeps_the_recorded_template():
     body = spec.build_patch(d, None, {"minReadySeconds": 5}, "x")
     assert "annotations" not in body["metadata"]
     assert body["spec"] == {"minReadySeconds": 5}
-
-
-def test_recorded_previous_round_trips():
-    d = deployment()
-    container_patch = spec.container_changes(spec.pick_container(d), image="repo/model:v2")
-    body = spec.build_patch(d, container_patch, {}, "x")
-    after = copy.deepcopy(d)
-    after["metadata"]["annotations"].update(body["metadata"]["annotations"])
-    assert spec.recorded_previous(after) == {"template": d["spec"]["template"], "revision": "3",
-                                             "image": "repo/model:v1"}
-    assert spec.recorded_previous(d) is None
-
-
-def test_previous_from_replicasets_picks_the_newest_older_revision_without_hash_label():
-    d = deployment()
-    rss = []
-    for rev, image in ((1, "repo/model:v0"), (2, "repo/model:v1"), (3, "repo/model:v2")):
-        rss.append({"metadata": {"annotations": {"deployment.kubernetes.io/revision": str(rev)}},
-                    "spec": {"template": {"metadata": {"labels": {"app": "llm", "pod-template-hash": "h%d" % rev}},
-                                          "spec": {"containers": [{"name": "server", "image": image}]}}}})
-    previous = spec.previous_from_replicasets(d, rss)
-    assert previous["revision"] == "2" and previous["image"] == "repo/model:v1"
-    assert previous["template"]["metadata"]["labels"] == {"app": "llm"}
-
-
-def test_rollback_patch_replaces_the_template_exactly():
-    template = {"metadata": {"labels": {"app": "llm"}, "annotations": {"team": "search"}},
-                "spec": {"containers": [{"name": "server", "image": "repo/model:v1"}]}}
-    ops = spec.rollback_patch(template, "4")
-    assert ops[0] == {"op": "replace", "path": "/spec/template", "value": template}
-    assert ops[1] == {"op": "add", "path": "/metadata/annotations/modelops.serving~1rolled-back-from", "value": "4"}
