@@ -95,6 +95,8 @@ def make_pki(directory, service_ip="10.96.0.1"):
         usages=serving,
     )
     issue("kubelet", _name("kwok-kubelet"), sans=("127.0.0.1", "localhost"), usages=serving)
+    # The admission webhook the apiserver calls on loopback (testground/admission.py).
+    issue("admission", _name("testground-admission"), sans=("127.0.0.1",), usages=serving)
     issue("admin", _name("testground-admin", "system:masters"), usages=client)
     # The apiserver talks to kwok's kubelet-like server as a client.
     issue("apiserver-kubelet-client", _name("kube-apiserver-kubelet-client", "system:masters"), usages=client)

@@ -17,6 +17,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -305,7 +306,7 @@ class Cluster:
         return self
 
     def stop(self):
-        for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+        for name in ("admission", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             comp = self.components.get(name)
             if comp:
                 comp.stop()
@@ -333,6 +334,24 @@ class Cluster:
 
             self._api = config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
         return self._api
+
+    def admission(self):
+        """Start the denying admission webhook (testground/admission.py) once, registered with the apiserver.
+
+        Returns the namespace label (key, value) that sends a namespace's pod creates through it.
+        """
+        from testground import admission
+
+        if "admission" not in self.components or not self.components["admission"].alive():
+            port = free_port()
+            self._start("admission", [sys.executable, "-m", "testground.admission", "--port", str(port),
+                                      "--cert", self.pki["admission_crt"], "--key", self.pki["admission_key"]],
+                        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+            self._wait("admission webhook", lambda: self._get("/", port=port, auth=False) == 200, 30)
+            with open(self.pki["ca_crt"], "rb") as f:
+                ca = base64.b64encode(f.read()).decode()
+            self.kubectl("apply", "-f", "-", input=json.dumps(admission.webhook_configuration(port, ca)))
+        return admission.NAMESPACE_LABEL, "deny"
 
     def kubectl(self, *args, check=True, timeout=120, input=None):
         cmd = [self._bin("kubectl"), "--kubeconfig", self.kubeconfig, "--context", self.context] + list(args)

@@ -250,6 +250,8 @@ reason:
       command).
     - C(crash_loop) (failed, rolled_back, paused) - a new container keeps crashing.
     - C(unschedulable) (failed, rolled_back, paused) - a new pod found no node for unschedulable_seconds.
+    - C(create_refused) (failed, rolled_back, paused) - the API refused to create the new pods (ResourceQuota,
+      LimitRange, an admission webhook, Pod Security); the message is the API's.
     - C(ready_flapping) (failed, rolled_back, paused) - a new pod kept dropping out of Ready.
     - C(not_ready) (failed, rolled_back, paused) - a new pod stayed Running but not Ready for not_ready_seconds.
     - C(progress_deadline_exceeded) (failed, rolled_back, paused) - the controller's own verdict, no progress for
@@ -310,6 +312,9 @@ diagnostics:
   description:
     - On failure, the new ReplicaSet's pods with phase, readiness, waiting reason and message, restarts,
       recent events and a log tail.
+    - When the API refused to create the new pods (RV(reason=create_refused)), first an entry for the object that
+      says so, with C(kind), C(name), C(reason) (such as C(FailedCreate)), the API's C(message) and its
+      C(last_events).
   returned: always
   type: list
   elements: dict

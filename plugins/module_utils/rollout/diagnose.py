@@ -512,7 +512,7 @@ def _verdict(kind, failing, findings, active, events):
     }
 
 
-def _format_event(event):
+def format_event(event):
     count = event.get("count") or (event.get("series") or {}).get("count") or 1
     text = "%s %s: %s" % (event.get("type") or "Normal", event.get("reason") or "", _one_line(event.get("message")))
     if count > 1:
@@ -587,7 +587,7 @@ def summarize_pods(pods, events=None, log_tails=None):
                 "waiting_message": waiting_message,
                 "last_terminated": _termination_text(last) if last else None,
                 "restarts": cs.get("restartCount") or 0,
-                "last_events": [_format_event(e) for e in concerning[-MAX_EVENTS:]],
+                "last_events": [format_event(e) for e in concerning[-MAX_EVENTS:]],
                 "log_tail": _log_tail(log_tails, _pod_name(pod), name),
             })
     return rows

@@ -10,7 +10,9 @@
 3. kubectl's rollout-status rules (status.py): complete, or the controller's own
    ProgressDeadlineExceeded (unless it predates our write), with the new pods' likeliest cause;
 4. a generation the controller has not observed for ``CONTROLLER_GRACE``: ``controller_stalled``;
-5. the fail-fast causes on the new ReplicaSet's pods (diagnose.py).
+5. pods the API refuses to create (quota, LimitRange, webhooks, Pod Security): ``create_refused``
+   (refusals.py);
+6. the fail-fast causes on the new ReplicaSet's pods (diagnose.py).
 
 ``HoldJudge`` holds the new pods to how they were when the hold began (hold.py).
 """
@@ -19,7 +21,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, hold, status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import diagnose, hold, refusals, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import CONTROLLER_GRACE, Outcome
 
 # For naming a cause at the progress deadline: every finding counts, whatever the user's thresholds.
@@ -88,6 +90,7 @@ class RolloutJudge:
         self.written_at = written_at
         self.grace = grace
         self.flaps = diagnose.FlapTracker(thresholds)
+        self.refusals = refusals.RefusalTracker()
         self.unobserved_since = None
 
     def judge(self, view):
@@ -107,6 +110,9 @@ class RolloutJudge:
         stalled = self._controller_stalled(view, verdict)
         if stalled is not None:
             return stalled
+        refused = self.refusals.judge(view, own_pods(view))
+        if refused:
+            return Outcome(False, "create_refused", refused)
         for pod in view.new_pods:
             self.flaps.observe(pod)
         failure = diagnose.decide_failure(view.new_pods, None, self.thresholds, view.wall,
@@ -149,9 +155,17 @@ class RolloutJudge:
         wakes = []
         if self.unobserved_since is not None:
             wakes.append(self.unobserved_since + self.grace)
+        if self.refusals.wake() is not None:
+            wakes.append(self.refusals.wake())
         for limit, since in _pending_graces(view.new_pods, self.thresholds):
             wakes.append(view.mono + max(limit - (view.wall - since).total_seconds(), 0) + 0.05)
         return min(wakes) if wakes else None
+
+
+def own_pods(view):
+    """Pods of the ReplicaSets this Deployment controls (not a canary's or a green's that match its selector)."""
+    owned = [rs for rs in view.replicasets if diagnose.controlled_by(rs, view.deployment)]
+    return [p for p in view.pods if any(diagnose.controlled_by(p, rs) for rs in owned)]
 
 
 def _pending_graces(pods, thresholds):

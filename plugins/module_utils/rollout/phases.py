@@ -19,7 +19,7 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity, diagnose, hold as holds
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import reasons, record, spec, status
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import reasons, record, refusals, spec, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError, Refused, RolloutError
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.judges import HoldJudge, RolloutJudge
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
@@ -99,7 +99,7 @@ def replicasets_of(ctx, deployment):
 
 # -- preflight -----------------------------------------------------------------------------------
 def surge_room(ctx, deployment, change):
-    """A surge-only rollout (maxUnavailable 0) of GPU pods hangs without room for one surge pod."""
+    """A surge-only rollout (maxUnavailable 0) hangs without room for one surge pod: in the quota, and for GPU pods on a node."""
     merged = copy.deepcopy(deployment)
     spec_patch = change.spec_patch
     merged.setdefault("spec", {}).update(dict((k, v) for k, v in spec_patch.items() if k != "strategy"))
@@ -112,15 +112,22 @@ def surge_room(ctx, deployment, change):
     if unavailable > 0 or surge == 0 or not replicas or not change.container_patch:
         return
     template = spec.apply_container(merged["spec"].get("template") or {}, change.container_patch)
+    what = "the rollout (maxUnavailable 0: a surge pod must start before any old pod stops)"
     try:
-        capacity.check_gpu_room(ctx.api, template, 1, "the rollout (maxUnavailable 0: a surge pod must start "
-                                "before any old pod stops)", ctx.progress)
+        capacity.check_quota_room(ctx.api, ctx.namespace, template, 1, what, ctx.progress)
+    except capacity.NoRoom as exc:
+        raise InputError("%s. Set max_unavailable to 1 to replace pods one at a time within the quota, or raise "
+                         "the quota" % exc)
+    try:
+        capacity.check_gpu_room(ctx.api, template, 1, what, ctx.progress)
     except capacity.NoRoom as exc:
         raise InputError("%s. Set max_unavailable to 1 to replace GPU pods one at a time, or add GPU capacity" % exc)
 
 
 def gpu_room(ctx, template, pods_needed, what, advice):
+    """Quota and GPU room for pods a canary or green adds beside the stable ones."""
     try:
+        capacity.check_quota_room(ctx.api, ctx.namespace, template, pods_needed, what, ctx.progress)
         capacity.check_gpu_room(ctx.api, template, pods_needed, what, ctx.progress)
     except capacity.NoRoom as exc:
         raise InputError("%s. %s" % (exc, advice))
@@ -217,9 +224,33 @@ def hold(ctx, phase, view, seconds, what):
                          cap=ctx.cap)
 
 
-def diagnostics(ctx, pods, limit=5):
-    """Pods of the failed ReplicaSet with waiting reasons, restarts, events and a log tail."""
+def diagnostics(ctx, pods, limit=5, view=None):
+    """Pods of the failed ReplicaSet with waiting reasons, restarts, events and a log tail.
+
+    With ``view``, a ReplicaSet whose pods the API refused to create comes first, with its events.
+    """
     ctx.enter("diagnose")
+    refused = replicaset_diagnostics(ctx, view) if view is not None else []
+    return refused + pod_diagnostics(ctx, pods, limit)
+
+
+def replicaset_diagnostics(ctx, view):
+    found = refusals.refusal(view.deployment, view.new_rs)
+    if found is None:
+        return []
+    kind, name, reason, message = found
+    try:
+        events = [e for e in ctx.api.get(ctx.api.path("v1", "events", ctx.namespace),
+                                         {"fieldSelector": "involvedObject.kind=%s,involvedObject.name=%s"
+                                          % (kind, name)}).get("items", [])]
+    except KubeError:
+        events = []
+    events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    return [{"kind": kind, "name": name, "reason": reason, "message": message,
+             "last_events": [diagnose.format_event(e) for e in events[-diagnose.MAX_EVENTS:]]}]
+
+
+def pod_diagnostics(ctx, pods, limit=5):
     chosen = sorted(pods, key=lambda p: (p.get("metadata") or {}).get("name", ""))[:limit]
     if not chosen:
         return []
@@ -265,7 +296,7 @@ def conclude(ctx, outcome, previous):
         ctx.freeze(outcome.reason)
         result.end(reasons.REASONS[outcome.reason].verdicts[0], outcome.reason, outcome.message)
         return
-    result.diagnostics = diagnostics(ctx, view.new_pods if view is not None else [])
+    result.diagnostics = diagnostics(ctx, view.new_pods if view is not None else [], view=view)
     policy = ctx.settings.on_failure
     if policy == "pause":
         ctx.enter("pause")

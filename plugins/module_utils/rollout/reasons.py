@@ -40,6 +40,8 @@ REASONS = collections.OrderedDict([
     ("config", _template("a new container cannot be created (missing Secret or ConfigMap, bad command)")),
     ("crash_loop", _template("a new container keeps crashing")),
     ("unschedulable", _template("a new pod found no node for unschedulable_seconds")),
+    ("create_refused", _template("the API refused to create the new pods (ResourceQuota, LimitRange, an admission "
+                                 "webhook, Pod Security); the message is the API's")),
     ("ready_flapping", _template("a new pod kept dropping out of Ready")),
     ("not_ready", _template("a new pod stayed Running but not Ready for not_ready_seconds")),
     ("progress_deadline_exceeded", _template("the controller's own verdict, no progress for progressDeadlineSeconds")),

@@ -220,7 +220,7 @@ class _Sibling(Strategy):
         ctx, result = self.ctx, self.ctx.result
         view = outcome.view
         if reasons.against_template(outcome.reason):
-            result.diagnostics = phases.diagnostics(ctx, view.new_pods if view is not None else [])
+            result.diagnostics = phases.diagnostics(ctx, view.new_pods if view is not None else [], view=view)
             left = self.remove_quietly()
             result.rolled_back_to = _untouched(ctx.result.previous)
             result.end("rolled_back", outcome.reason, "%s: %s; %s removed, %s untouched on %s%s" % (
@@ -472,7 +472,7 @@ class BlueGreen(_Sibling):
             return
         own = not reasons.against_template(outcome.reason)
         if not own:
-            result.diagnostics = phases.diagnostics(ctx, view.new_pods if view is not None else [])
+            result.diagnostics = phases.diagnostics(ctx, view.new_pods if view is not None else [], view=view)
         # Switching back to blue after green failed is this strategy's rollback.
         ctx.enter("cleanup" if own else "rollback")
         left = ""
