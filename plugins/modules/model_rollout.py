@@ -57,6 +57,10 @@ options:
     description:
       - Environment variables to set on the container (merged by name; others are left alone), for example
         the model version as C(MODEL_VERSION=2).
+      - Progress lines, messages, the change-cause annotation and the task's echoed arguments show the names only,
+        never the values. A value set here is still visible on the Deployment to whoever may read it, so pass
+        credentials (such as C(HF_TOKEN)) with C(valueFrom.secretKeyRef) to a Secret in the Deployment's own
+        manifest, never here.
     type: dict
   args:
     description: Arguments of the container, replacing the current list.
@@ -84,6 +88,16 @@ options:
     type: str
     choices: [rollback, pause, fail]
     default: rollback
+  allow_zero_replicas:
+    description:
+      - A Deployment scaled to 0 replicas runs no pod, so a change to it cannot be judged or gated, and C(complete)
+        would claim what nobody saw. By default such a change is refused before anything is written, as
+        C(playbooks/rollout.yml)'s preflight refuses it.
+      - C(true) writes the template anyway (for example for a workload an event-driven autoscaler scales to zero); the
+        verdict is C(complete) and the message says that no pod runs the new template and nothing was gated.
+    type: bool
+    default: false
+    version_added: 0.2.0
   strategy:
     description:
       - C(rolling) changes the Deployment in place with the Kubernetes rolling update.

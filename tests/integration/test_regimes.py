@@ -159,3 +159,102 @@ def test_a_deployment_deleted_mid_wait_ends_deployment_deleted(tg, k8s, namespac
     result = run.wait()
     assert (result["verdict"], result["reason"]) == ("failed", "deployment_deleted"), result
     assert "deleted" in result["message"]
+
+
+TERMINATE_DELAY = "testground.modelops.serving/terminate-delay"
+
+
+def test_a_full_gpu_node_waits_for_our_own_terminating_pod_without_failing(tg, k8s, namespace):
+    # One GPU, held by the old pod for 15 s of termination; the new pod is Unschedulable meanwhile.
+    gpu = {"limits": {"nvidia.com/gpu": "1"}}
+    manifest = deployment_manifest("llm", "repo/llm:v1", replicas=1, max_surge=0, max_unavailable=1, resources=gpu,
+                                   annotations={TERMINATE_DELAY: "15s"})
+    manifest["spec"]["template"]["spec"]["tolerations"] = [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    k8s.apps.create_namespaced_deployment(namespace, manifest)
+    wait_for(lambda: deployment_ready(k8s, namespace, "llm", "repo/llm:v1"), 60, "GPU server ready")
+    run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                      {"name": "llm", "namespace": namespace, "image": "repo/llm:v2", "unschedulable_seconds": 5})
+    # The new pod is Unschedulable behind the terminating old one: the situation under test, seen for itself.
+    wait_for(lambda: any(c.reason == "Unschedulable" for p in _pending(k8s, namespace)
+                         for c in p.status.conditions or [] if c.type == "PodScheduled"), 60, "an Unschedulable new pod")
+    result = run.wait()
+    assert (result["verdict"], result["reason"]) == ("complete", "complete"), result
+    d = _dep(k8s, namespace)
+    assert _image(d) == "repo/llm:v2" and d.status.available_replicas == 1 and d.status.updated_replicas == 1
+
+
+def test_an_autoscaler_scaling_mid_rollout_keeps_the_verdict_right(tg, k8s, namespace):
+    _create(k8s, namespace, annotations={"testground.modelops.serving/ready-delay": "8s"})
+    run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                      {"name": "llm", "namespace": namespace, "image": "repo/model:v2"})
+    assert run.wait_for_progress(lambda line: "patched" in line), run.output
+    # What an HPA writes: the scale subresource, while new pods are still loading (none can be Ready before 8 s).
+    k8s.apps.patch_namespaced_deployment_scale("llm", namespace, {"spec": {"replicas": 6}})
+    assert (_dep(k8s, namespace).status.updated_replicas or 0) < 6
+    result = run.wait()
+    d = _dep(k8s, namespace)
+    assert (result["verdict"], result["reason"]) == ("complete", "complete"), result
+    # Never early: at the verdict all six run the new template and are available.
+    assert d.spec.replicas == 6 and _image(d) == "repo/model:v2"
+    assert d.status.updated_replicas == 6 and d.status.available_replicas == 6 and d.status.replicas == 6
+    assert result["timeline"][-1]["desired"] == 6 and result["timeline"][-1]["available"] == 6
+
+
+def test_zero_replicas_is_refused_as_rollout_yml_refuses_it_unless_allowed(tg, k8s, namespace):
+    _create(k8s, namespace, replicas=0)
+    before = _dep(k8s, namespace).metadata.resource_version
+    refused = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2")
+    assert refused["failed"] and refused["changed"] is False, refused
+    assert "has 0 replicas: no pod would run the new template" in refused["msg"]
+    assert _dep(k8s, namespace).metadata.resource_version == before
+    written = rollout(tg, name="llm", namespace=namespace, image="repo/model:v2", allow_zero_replicas=True)
+    assert (written["verdict"], written["changed"]) == ("complete", True), written
+    assert "no pod runs the new template yet" in written["message"]
+    assert _image(_dep(k8s, namespace)) == "repo/model:v2" and _dep(k8s, namespace).spec.replicas == 0
+
+
+def test_a_terminating_namespace_is_named_not_blamed_on_rbac(tg, k8s):
+    import uuid
+
+    ns = "t-" + uuid.uuid4().hex[:8]
+    k8s.core.create_namespace({"metadata": {"name": ns}})
+    manifest = deployment_manifest("llm", "repo/model:v1", replicas=1)
+    # A finalizer keeps the Deployment (and so the namespace, Terminating) while the run looks at it.
+    manifest["metadata"]["finalizers"] = ["testground.modelops.serving/hold"]
+    k8s.apps.create_namespaced_deployment(ns, manifest)
+    try:
+        k8s.core.delete_namespace(ns)
+        wait_for(lambda: k8s.core.read_namespace(ns).status.phase == "Terminating", 30, "namespace Terminating")
+        wait_for(lambda: _dep(k8s, ns).metadata.deletion_timestamp is not None, 60, "the Deployment being deleted")
+        before = _dep(k8s, ns).metadata.resource_version
+        result = rollout(tg, name="llm", namespace=ns, image="repo/model:v2")
+        assert result["failed"] and result["changed"] is False, result
+        assert "namespace %s is being deleted (it is terminating)" % ns in result["msg"], result["msg"]
+        assert "rbac" not in result["msg"].lower()
+        assert _dep(k8s, ns).metadata.resource_version == before
+    finally:
+        k8s.apps.patch_namespaced_deployment("llm", ns, {"metadata": {"finalizers": None}})
+
+
+def test_env_values_never_appear_in_any_output(tg, k8s, namespace):
+    token = "hf_" + "Qw7Er9Ty2Ui4Op6As8Df1Gh3Jk"
+    _create(k8s, namespace)
+    runs = []
+    for image, check in (("repo/model:v2", True), ("repo/model:v2", False), ("repo/model:crash", False)):
+        run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                          {"name": "llm", "namespace": namespace, "image": image, "env": {"HF_TOKEN": token}},
+                          check=check, diff=True, verbosity=2)
+        runs.append((run, run.wait()))
+    assert runs[1][1]["verdict"] == "complete" and runs[2][1]["verdict"] == "rolled_back"
+    for index, (run, result) in enumerate(runs):
+        everything = run.output + "\n".join(run.progress_lines()) + repr(result)
+        assert token not in everything
+        # The change names the variable (the third run changes the image alone).
+        assert index == 2 or "env -> HF_TOKEN" in everything
+    # The value is on the Deployment, for whoever may read it: that is why credentials belong in a Secret.
+    env = _dep(k8s, namespace).spec.template.spec.containers[0].env
+    assert [(e.name, e.value) for e in env] == [("HF_TOKEN", token)]
+    d = _dep(k8s, namespace)
+    assert token not in repr(d.metadata.annotations)
+    assert all(token not in repr(rs.metadata.annotations) for rs in _owned_replicasets(k8s, namespace))

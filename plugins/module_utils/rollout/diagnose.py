@@ -223,13 +223,16 @@ def _container_problem(pod, status, init):
     return _waiting_problem(pod, status, init) or _terminated_problem(pod, status, init)
 
 
-def _unschedulable_problem(pod, now):
+def _unschedulable_problem(pod, now, waited_until=None):
     condition = _condition(pod, "PodScheduled")
     if not condition or condition.get("status") != "False" or condition.get("reason") != "Unschedulable":
         return None
     seconds = _seconds_since(condition.get("lastTransitionTime"), now)
     if seconds is None:
         seconds = _seconds_since(_meta(pod).get("creationTimestamp"), now) or 0.0
+    if waited_until is not None:
+        # Time spent while pods of the same Deployment were terminating is waiting for their room, not failure.
+        seconds = min(seconds, max((now - waited_until).total_seconds(), 0.0))
     return _finding(pod, None, KIND_UNSCHEDULABLE, "Unschedulable", condition.get("message"), 0, seconds)
 
 
@@ -252,7 +255,7 @@ def _not_ready_problems(pod, statuses, explained, now):
     return findings
 
 
-def pod_problems(pod, now=None):
+def pod_problems(pod, now=None, waited_until=None):
     """Everything wrong with one pod snapshot, as findings.
 
     A finding is {pod, container, init, kind, reason, message, restarts,
@@ -266,7 +269,7 @@ def pod_problems(pod, now=None):
     now = _as_utc(now)
     status = pod.get("status") or {}
     findings = []
-    unschedulable = _unschedulable_problem(pod, now)
+    unschedulable = _unschedulable_problem(pod, now, waited_until)
     if unschedulable:
         findings.append(unschedulable)
     for cs in status.get("initContainerStatuses") or []:
@@ -471,13 +474,15 @@ def _verdict_message(finding, affected, total, extra=""):
         where, finding["reason"], detail, qualifier, affected, total, extra)
 
 
-def decide_failure(pods, events=None, thresholds=None, now=None, flapping=None):
+def decide_failure(pods, events=None, thresholds=None, now=None, flapping=None, waited_until=None):
     """Whether the new pods already prove the rollout will fail.
 
     pods: the pods of the new ReplicaSet; terminal and deleting pods are
     ignored as the ReplicaSet ignores them. events: v1 Events, used to add
     the registry's error to an image pull verdict. flapping: findings from
     FlapTracker.findings(), since flapping is only visible across snapshots.
+    waited_until: the last (wall) time pods of the same Deployment were seen terminating; an
+    unschedulable pod's time counts only from then (they hold the room it waits for).
 
     Returns None, or {reason, message, evidence}: reason is the finding kind
     (image_pull, config, crash_loop, unschedulable, ready_flapping) chosen by
@@ -488,7 +493,7 @@ def decide_failure(pods, events=None, thresholds=None, now=None, flapping=None):
     thresholds = thresholds or Thresholds()
     now = _as_utc(now)
     active = sorted((p for p in pods or [] if is_pod_active(p)), key=_pod_name)
-    findings = [f for pod in active for f in pod_problems(pod, now)]
+    findings = [f for pod in active for f in pod_problems(pod, now, waited_until)]
     findings.extend(flapping or [])
     for kind in KIND_PRECEDENCE:
         failing = _failures_of_kind(kind, findings, thresholds)

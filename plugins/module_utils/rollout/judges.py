@@ -92,6 +92,8 @@ class RolloutJudge:
         self.flaps = diagnose.FlapTracker(thresholds)
         self.refusals = refusals.RefusalTracker()
         self.unobserved_since = None
+        # The last wall time this Deployment's own pods were seen terminating (they hold the room new pods wait for).
+        self.terminating_seen = None
 
     def judge(self, view):
         deployment = view.deployment
@@ -110,13 +112,16 @@ class RolloutJudge:
         stalled = self._controller_stalled(view, verdict)
         if stalled is not None:
             return stalled
-        refused = self.refusals.judge(view, own_pods(view))
+        mine = own_pods(view)
+        refused = self.refusals.judge(view, mine)
         if refused:
             return Outcome(False, "create_refused", refused)
+        if refusals.terminating(mine):
+            self.terminating_seen = view.wall
         for pod in view.new_pods:
             self.flaps.observe(pod)
         failure = diagnose.decide_failure(view.new_pods, None, self.thresholds, view.wall,
-                                          flapping=self.flaps.findings())
+                                          flapping=self.flaps.findings(), waited_until=self.terminating_seen)
         if failure:
             return Outcome(False, failure["reason"], failure["message"], failure.get("evidence"))
         return None
@@ -157,7 +162,7 @@ class RolloutJudge:
             wakes.append(self.unobserved_since + self.grace)
         if self.refusals.wake() is not None:
             wakes.append(self.refusals.wake())
-        for limit, since in _pending_graces(view.new_pods, self.thresholds):
+        for limit, since in _pending_graces(view.new_pods, self.thresholds, self.terminating_seen):
             wakes.append(view.mono + max(limit - (view.wall - since).total_seconds(), 0) + 0.05)
         return min(wakes) if wakes else None
 
@@ -168,7 +173,7 @@ def own_pods(view):
     return [p for p in view.pods if any(diagnose.controlled_by(p, rs) for rs in owned)]
 
 
-def _pending_graces(pods, thresholds):
+def _pending_graces(pods, thresholds, terminating_seen=None):
     """(limit seconds, since datetime) for each pod condition that becomes a failure with time alone."""
     out = []
     for pod in pods:
@@ -177,7 +182,7 @@ def _pending_graces(pods, thresholds):
             if since is None or cond.get("status") != "False":
                 continue
             if cond.get("type") == "PodScheduled" and thresholds.unschedulable_seconds is not None:
-                out.append((thresholds.unschedulable_seconds, since))
+                out.append((thresholds.unschedulable_seconds, max(since, terminating_seen or since)))
             elif cond.get("type") == "Ready" and thresholds.not_ready_seconds is not None:
                 out.append((thresholds.not_ready_seconds, since))
     return out

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 from urllib.parse import quote, urlencode
 
@@ -64,8 +65,22 @@ def explain(error, host):
         return "the Kubernetes API at %s rejected the credentials (401 Unauthorized): check the token, " \
                "client certificate or kubeconfig user" % host
     if error.status == 403:
+        terminating = namespace_terminating(str(error))
+        if terminating:
+            return ("namespace %s is being deleted (it is terminating): the API creates nothing in it any more, "
+                    "whatever the permissions (%s). Run against a namespace that is not being deleted, or wait until "
+                    "it is gone and create it again" % (terminating, error))
         return "not allowed (403 Forbidden): %s. See docs/rbac.md for the minimal Role model_rollout needs" % error
     return str(error)
+
+
+_TERMINATING = re.compile(r"unable to create new content in namespace (\S+) because it is being terminated")
+
+
+def namespace_terminating(message):
+    """The namespace named by the API's refusal to create in a terminating namespace, or None."""
+    match = _TERMINATING.search(message or "")
+    return match.group(1) if match else None
 
 
 class KubeApi:

@@ -40,11 +40,29 @@ def read_deployment(ctx, name=None, first=False):
     """
     name = name or ctx.name
     try:
-        return ctx.api.get(ctx.deployment_path(name))
+        found = ctx.api.get(ctx.deployment_path(name))
     except KubeError as exc:
         if exc.not_found and first:
             raise InputError(_not_found_message(ctx, name))
         raise deleted(ctx, exc, name) or exc
+    if first and (found.get("metadata") or {}).get("deletionTimestamp"):
+        raise InputError(_being_deleted_message(ctx, found))
+    return found
+
+
+def _being_deleted_message(ctx, deployment):
+    """A Deployment with a deletionTimestamp (held by a finalizer): say whether its namespace goes too."""
+    meta = deployment.get("metadata") or {}
+    name = meta.get("name")
+    try:
+        namespace = ctx.api.get(ctx.api.path("v1", "namespaces", name=ctx.namespace))
+    except KubeError:
+        namespace = {}
+    if ((namespace.get("status") or {}).get("phase")) == "Terminating":
+        return ("namespace %s is being deleted (it is terminating), and Deployment %s with it: nothing was written. "
+                "Run against a namespace that is not being deleted" % (ctx.namespace, name))
+    return ("Deployment %s/%s is being deleted (since %s, waiting on its finalizers %s): nothing was written"
+            % (ctx.namespace, name, meta.get("deletionTimestamp"), ", ".join(meta.get("finalizers") or []) or "-"))
 
 
 def deleted(ctx, exc, name=None):

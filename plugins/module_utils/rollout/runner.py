@@ -72,6 +72,7 @@ def _run(ctx, strategy, lease, check_mode):
         _preview(ctx, deployment, change)
         return
     phases.refuse_if_paused(ctx, deployment)
+    zero = _zero_replicas(ctx, deployment, change)
     if check_mode:
         result.end("unchanged", "up_to_date", "a rollout to this template is in progress; check mode does not wait "
                    "for it")
@@ -81,6 +82,21 @@ def _run(ctx, strategy, lease, check_mode):
     ctx.lease = ctx.loop.lease = lease
     result.lock = {"lease": lease.name, "holder": lease.identity}
     strategy.drive(deployment, change, decision)
+    if zero and result.verdict == "complete":
+        result.message += ("; the Deployment has 0 replicas: no pod runs the new template yet and nothing was judged "
+                           "or gated (allow_zero_replicas)")
+
+
+def _zero_replicas(ctx, deployment, change):
+    """True for a change of a Deployment at 0 replicas, which only allow_zero_replicas lets through."""
+    if (deployment.get("spec") or {}).get("replicas", 1) != 0 or not change.container_patch:
+        return False
+    if not ctx.settings.allow_zero_replicas:
+        raise InputError("Deployment %s/%s has 0 replicas: no pod would run the new template, so the change could "
+                         "not be judged and nothing was written (playbooks/rollout.yml refuses it the same way). Scale "
+                         "it up first, or set allow_zero_replicas: true to write the template alone"
+                         % (ctx.namespace, ctx.name))
+    return True
 
 
 def _preview(ctx, deployment, change):

@@ -33,6 +33,7 @@ OPTIONS = dict(
     min_ready_seconds=dict(type="int"),
     progress_deadline_seconds=dict(type="int"),
     on_failure=dict(type="str", default="rollback", choices=["rollback", "pause", "fail"]),
+    allow_zero_replicas=dict(type="bool", default=False),
     timeout=dict(type="int"),
     crash_loop_restarts=dict(type="int", default=2),
     fail_on_image_pull=dict(type="bool", default=True),
