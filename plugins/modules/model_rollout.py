@@ -62,6 +62,15 @@ options:
         credentials (such as C(HF_TOKEN)) with C(valueFrom.secretKeyRef) to a Secret in the Deployment's own
         manifest, never here.
     type: dict
+  env_absent:
+    description:
+      - Names of environment variables to remove from the container (a strategic merge C($patch: delete) per name,
+        so the variable goes whoever set it; a merge of O(env) alone never removes one). A name also in O(env) is
+        kept. Names not on the container are ignored.
+      - The C(model_server) role passes the names removed from C(model_server_env) here.
+    type: list
+    elements: str
+    version_added: 0.2.0
   args:
     description: Arguments of the container, replacing the current list.
     type: list

@@ -158,7 +158,7 @@ def write_change(ctx, deployment, change):
     Returns (deployment as written, change as written, the rollback target recorded with it); the
     change may have shrunk to nothing when someone else wrote the same template meanwhile.
     """
-    cause = spec.change_cause(ctx.settings.image, ctx.settings.env)
+    cause = spec.change_cause(ctx.settings.image, ctx.settings.env, ctx.settings.env_absent)
     previous = None
     for attempt in range(CONFLICT_ATTEMPTS):
         refuse_if_paused(ctx, deployment)
@@ -180,7 +180,7 @@ def write_change(ctx, deployment, change):
 
 def change_digest(ctx, change):
     s = ctx.settings
-    return record.change_digest(change.container, s.image, s.env, s.args)
+    return record.change_digest(change.container, s.image, s.env, s.args, s.env_absent)
 
 
 def rollback_target(ctx, deployment):
@@ -258,9 +258,9 @@ def replicaset_diagnostics(ctx, view):
         return []
     kind, name, reason, message = found
     try:
-        events = [e for e in ctx.api.get(ctx.api.path("v1", "events", ctx.namespace),
-                                         {"fieldSelector": "involvedObject.kind=%s,involvedObject.name=%s"
-                                          % (kind, name)}).get("items", [])]
+        events = list(ctx.api.get(ctx.api.path("v1", "events", ctx.namespace),
+                                   {"fieldSelector": "involvedObject.kind=%s,involvedObject.name=%s"
+                                    % (kind, name)}).get("items", []))
     except KubeError:
         events = []
     events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
@@ -419,8 +419,8 @@ def resumed_target(ctx, deployment, change):
     target = record.last_complete(deployment, replicasets_of(ctx, deployment), ctx.container)
     if target is not None:
         ctx.result.previous = target.summary()
-    ctx.progress("Deployment %s/%s is rolling to the requested template by another hand (revision %s); waiting "
-                 "for it, with revision %s (%s) as the template to go back to"
-                 % (ctx.namespace, ctx.name, spec.revision_of(deployment),
-                    target.revision if target else None, target.image if target else None))
+    back = ("revision %s (%s) as the template to go back to" % (target.revision, target.image) if target is not None
+            else "no earlier template to go back to")
+    ctx.progress("Deployment %s/%s is rolling to the requested template, written by another hand (revision %s); "
+                 "waiting for it, with %s" % (ctx.namespace, ctx.name, spec.revision_of(deployment), back))
     return target

@@ -90,10 +90,12 @@ class Target:
         return "Target(%r, %r, %r)" % (self.revision, self.image, self.hash)
 
 
-def change_digest(container, image, env, args):
+def change_digest(container, image, env, args, env_absent=None):
     """A digest of the change a run asks for: the record names it without holding env values."""
-    text = json.dumps({"container": container, "image": image, "env": env or {}, "args": args},
-                      sort_keys=True, separators=(",", ":"))
+    change = {"container": container, "image": image, "env": env or {}, "args": args}
+    if env_absent:
+        change["env_absent"] = sorted(env_absent)
+    text = json.dumps(change, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 

@@ -103,7 +103,7 @@ def _preview(ctx, deployment, change):
     """Check mode: the change as a server-side dry run, before and after, nothing written."""
     ctx.enter("preview")
     body = spec.build_patch(deployment, change.container_patch, change.spec_patch,
-                            spec.change_cause(ctx.settings.image, ctx.settings.env))
+                            spec.change_cause(ctx.settings.image, ctx.settings.env, ctx.settings.env_absent))
     try:
         would = ctx.api.patch(ctx.deployment_path(ctx.name), body, dry_run=True)
     except KubeError as exc:

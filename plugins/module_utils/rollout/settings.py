@@ -27,6 +27,7 @@ OPTIONS = dict(
     container=dict(type="str"),
     image=dict(type="str"),
     env=dict(type="dict"),
+    env_absent=dict(type="list", elements="str"),
     args=dict(type="list", elements="str"),
     max_surge=dict(type="raw"),
     max_unavailable=dict(type="raw"),

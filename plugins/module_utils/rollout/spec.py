@@ -80,8 +80,8 @@ def check_digest(image, digest):
                            "" if re.match(r"^[a-f0-9]*$", encoded) else " that are not all lowercase hex"))
 
 
-def check_env(env):
-    for name in env or {}:
+def check_env(env, absent=None):
+    for name in list(env or {}) + list(absent or []):
         if not _ENV_NAME_RE.match(name):
             raise SpecError("env name %r is not a valid environment variable name" % name)
 
@@ -118,14 +118,23 @@ def _env_map(container):
     return out
 
 
-def container_changes(container, image=None, env=None, args=None):
-    """The container patch (name plus changed fields), or None when it already matches."""
+def container_changes(container, image=None, env=None, args=None, env_absent=None):
+    """The container patch (name plus changed fields), or None when it already matches.
+
+    ``env_absent`` names variables to remove: a strategic merge ``$patch: delete`` entry each,
+    which removes the variable whoever set it (a merge alone never removes one).
+    """
     patch = {"name": container["name"]}
     if image is not None and container.get("image") != image:
         patch["image"] = image
+    current = _env_map(container)
+    entries = []
+    for name in sorted(set(env_absent or []) - set(env or {})):
+        if name in current:
+            entries.append({"name": name, "$patch": "delete"})
+    if entries:
+        patch["env"] = entries
     if env:
-        current = _env_map(container)
-        entries = []
         for name in sorted(env):
             value = env[name]
             now = current.get(name)
@@ -274,9 +283,10 @@ def plan(deployment, settings):
     """Validate the request against the live object and decide the patches (SpecError names what to fix)."""
     if settings.image is not None:
         check_image(settings.image)
-    check_env(settings.env)
+    check_env(settings.env, settings.env_absent)
     container = pick_container(deployment, settings.container)
-    container_patch = container_changes(container, image=settings.image, env=settings.env, args=settings.args)
+    container_patch = container_changes(container, image=settings.image, env=settings.env, args=settings.args,
+                                        env_absent=settings.env_absent)
     spec_patch = strategy_changes(
         deployment,
         max_surge=parse_int_or_percent(settings.max_surge, "max_surge"),
@@ -307,13 +317,14 @@ def decide(deployment, change, leftover=False):
     return RESUME
 
 
-def change_cause(image, env):
+def change_cause(image, env, absent=None):
     """kubectl rollout history's label of the change; env by name only (values may be secrets)."""
     parts = []
     if image:
         parts.append("image=%s" % image)
-    if env:
-        parts.append("env=%s" % ",".join(sorted(env)))
+    names = sorted(env or {}) + ["-" + name for name in sorted(set(absent or []) - set(env or {}))]
+    if names:
+        parts.append("env=%s" % ",".join(names))
     return "modelops.serving.model_rollout " + " ".join(parts)
 
 
@@ -325,7 +336,7 @@ def describe_change(container_patch, spec_patch):
                 value = container_patch[key]
                 if key == "env":
                     # Names only: progress lines and messages land in job logs, values may be secrets.
-                    value = ", ".join(e["name"] for e in value)
+                    value = ", ".join(("-" if e.get("$patch") == "delete" else "") + e["name"] for e in value)
                 bits.append("%s -> %s" % (key, value))
     for key, value in sorted(spec_patch.items()):
         bits.append("%s -> %s" % (key, value))
@@ -344,6 +355,9 @@ def apply_container(template, container_patch):
             c["args"] = list(container_patch["args"])
         for entry in container_patch.get("env") or []:
             env = c.setdefault("env", [])
+            if entry.get("$patch") == "delete":
+                c["env"] = [item for item in env if item.get("name") != entry["name"]]
+                continue
             for item in env:
                 if item.get("name") == entry["name"]:
                     item.pop("valueFrom", None)

@@ -53,8 +53,8 @@ def view(message, mono=0.0, terminating=False):
     d = deployment()
     new = replicaset("llm-7d9f", d["spec"]["template"], message)
     old = replicaset("llm-old", {"metadata": {"labels": {"app": "llm"}}, "spec": {"containers": []}}, uid="rs-old")
-    return View(d, [new, old], [old_pod(terminating)], mono, datetime.datetime(2026, 12, 1, 10, 0, 5,
-                                                                                tzinfo=datetime.timezone.utc))
+    wall = datetime.datetime(2026, 12, 1, 10, 0, 5, tzinfo=datetime.timezone.utc)
+    return View(d, [new, old], [old_pod(terminating)], mono, wall)
 
 
 @pytest.mark.parametrize("message, kind", [(QUOTA, refusals.QUOTA), (LIMIT_RANGE, refusals.TEMPLATE),

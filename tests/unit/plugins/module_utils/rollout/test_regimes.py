@@ -131,7 +131,7 @@ def test_scaling_up_and_down_mid_rollout_keeps_the_verdict_right():
         start = world.clock.monotonic()
         scaled = []
 
-        def hpa(now, target=target, scaled=scaled):
+        def hpa(now, target=target, scaled=scaled):  # pylint: disable=dangerous-default-value
             if not scaled and now - start > 3:
                 dep = world.deployment()
                 dep["spec"]["replicas"] = target
@@ -146,3 +146,15 @@ def test_scaling_up_and_down_mid_rollout_keeps_the_verdict_right():
         st = world.deployment()["status"]
         assert st["updatedReplicas"] == target and st["availableReplicas"] == target and st["replicas"] == target
         assert result["timeline"][-1]["desired"] == target
+
+
+# -- item 10: a wait with no change is the role's wait, with the same verdicts ------------------------------
+def test_a_run_without_any_change_waits_with_the_engines_verdicts():
+    world = World()
+    done = assert_contract(world.run())
+    assert (done["verdict"], done["changed"]) == ("unchanged", False) and world.api.writes == []
+    stuck = World(image="repo/model:big")
+    failed = assert_contract(stuck.run(unschedulable_seconds=3))
+    assert (failed["verdict"], failed["reason"]) == ("failed", "unschedulable"), failed["message"]
+    assert "Insufficient cpu" in failed["message"] and "nothing to roll back to" in failed["message"]
+    assert stuck.api.writes_to("/deployments/") == []

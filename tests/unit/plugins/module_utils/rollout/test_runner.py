@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.modelops.serving.plugins.module_utils.rollout import record, spec
+from ansible_collections.modelops.serving.plugins.module_utils.rollout import record
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
 from tests.unit.plugins.module_utils.rollout.fake import World, assert_contract
 

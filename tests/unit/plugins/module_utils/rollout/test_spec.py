@@ -161,3 +161,15 @@ def test_strategy_only_patch_keeps_the_recorded_template():
     body = spec.build_patch(d, None, {"minReadySeconds": 5}, "x")
     assert "annotations" not in body["metadata"]
     assert body["spec"] == {"minReadySeconds": 5}
+
+
+def test_env_absent_removes_a_variable_whoever_set_it_and_keeps_one_also_asked_for():
+    d = deployment(env=[{"name": "A", "value": "1"}, {"name": "OLD", "value": "x"}])
+    c = spec.pick_container(d)
+    patch = spec.container_changes(c, env={"A": "1"}, env_absent=["OLD", "A", "MISSING"])
+    assert patch == {"name": "server", "env": [{"name": "OLD", "$patch": "delete"}]}
+    assert spec.apply_container(d["spec"]["template"], patch)["spec"]["containers"][0]["env"] == [
+        {"name": "A", "value": "1"}]
+    assert spec.describe_change(patch, {}) == "env -> -OLD"
+    assert spec.change_cause(None, {"A": "1"}, ["OLD"]) == "modelops.serving.model_rollout env=A,-OLD"
+    assert spec.container_changes(c, env_absent=["MISSING"]) is None
