@@ -33,6 +33,7 @@ CAUSE_WORDS = {
     "crash": ("crashloopbackoff", "crash"),
     "pullfail": ("imagepullbackoff", "errimagepull", "image pull"),
     "gpu": ("insufficient nvidia.com/gpu", "unschedulable"),
+    "quota": ("exceeded quota",),
 }
 UNNAMED_REASONS = (None, "", "timeout", "progress_deadline_exceeded")
 # The gate-overhead phase: the tiny model MLServer serves (testground/modelserver/), and the
@@ -502,7 +503,8 @@ def main(argv=None):
     parser.add_argument("--phases", default="single,fleet,gates,sagemaker",
                         help="comma-separated: single (one cluster), fleet (waves), gates (gate overhead), "
                              "sagemaker (verdicts on SageMaker updates), "
-                             "peers (Argo Rollouts and Flagger; builds them first if missing, so not a default)")
+                             "peers (Argo Rollouts and Flagger; builds them first if missing, so not a default), "
+                             "regimes (a quota refusing the surge pod, a slow load of many pods)")
     parser.add_argument("--append", metavar="JSON", help="add this run's records to an earlier results file")
     args = parser.parse_args(argv)
     if args.render:
@@ -542,6 +544,10 @@ def main(argv=None):
             peers.peers(settings, workdir, records, meta["notes"], meta)
         if "sagemaker" in phases:
             sagemaker.phase(settings.smoke, records, meta, args.reps)
+        if "regimes" in phases:
+            from bench import regimes  # pylint: disable=import-outside-toplevel
+
+            regimes.regimes(settings, runners, records, meta["notes"])
     finally:
         meta["machine"]["loadavg_end"] = list(os.getloadavg())
         meta["duration_s"] = round(time.monotonic() - t0, 1)
