@@ -64,8 +64,8 @@ options:
     type: dict
   env_absent:
     description:
-      - Names of environment variables to remove from the container (a strategic merge C($patch: delete) per name,
-        so the variable goes whoever set it; a merge of O(env) alone never removes one). A name also in O(env) is
+      - Names of environment variables to remove from the container (a strategic merge entry with C($patch) set to
+        C(delete) per name, so the variable goes whoever set it; a merge of O(env) alone never removes one). A name also in O(env) is
         kept. Names not on the container are ignored.
       - The C(model_server) role passes the names removed from C(model_server_env) here.
     type: list

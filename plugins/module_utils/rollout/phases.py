@@ -258,9 +258,9 @@ def replicaset_diagnostics(ctx, view):
         return []
     kind, name, reason, message = found
     try:
+        selector = "involvedObject.kind=%s,involvedObject.name=%s" % (kind, name)
         events = list(ctx.api.get(ctx.api.path("v1", "events", ctx.namespace),
-                                   {"fieldSelector": "involvedObject.kind=%s,involvedObject.name=%s"
-                                    % (kind, name)}).get("items", []))
+                                  {"fieldSelector": selector}).get("items", []))
     except KubeError:
         events = []
     events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
