@@ -109,6 +109,26 @@ class Sampler:
         self._thread.join()
 
 
+class CapacitySampler(Sampler):
+    """Ready endpoints of a Service, sampled from EndpointSlices for the whole of a block."""
+
+    def __init__(self, k8s, namespace, service):
+        super().__init__()
+        self.k8s = k8s
+        self.namespace = namespace
+        self.service = service
+
+    def ready(self):
+        return ready_endpoint_targets(self.k8s, self.namespace, self.service)
+
+    def sample(self):
+        return len(self.ready())
+
+    @property
+    def floor(self):
+        return min(self.samples)
+
+
 def deployment_ready(k8s, namespace, name, image):
     d = k8s.apps.read_namespaced_deployment(name, namespace)
     s = d.status

@@ -7,8 +7,7 @@ capacity floor as an independent EndpointSlice sampler sees it; quota is counted
 import pytest
 
 from tests.integration.ansible_runner_helpers import rollout
-from tests.integration.conftest import deployment_manifest, deployment_ready, service_manifest, wait_for
-from tests.integration.test_model_rollout import CapacitySampler
+from tests.integration.conftest import CapacitySampler, deployment_manifest, deployment_ready, service_manifest, wait_for
 
 TERMINATE_DELAY = "testground.modelops.serving/terminate-delay"
 

@@ -6,8 +6,7 @@ Each test asserts what the cluster holds afterwards (template, generation, resou
 """
 
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
-from tests.integration.conftest import deployment_manifest, deployment_ready, service_manifest, wait_for
-from tests.integration.test_model_rollout import CapacitySampler
+from tests.integration.conftest import CapacitySampler, deployment_manifest, deployment_ready, service_manifest, wait_for
 
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 
