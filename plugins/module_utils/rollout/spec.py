@@ -23,6 +23,7 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout import re
 
 ANNOTATION = record.ANNOTATION
 TARGET = ANNOTATION + "target"
+ROLLED_BACK_FROM = record.ROLLED_BACK_FROM
 CHANGE_CAUSE = record.CHANGE_CAUSE
 REVISION = record.REVISION
 
