@@ -11,6 +11,7 @@ from tests.integration.ansible_runner_helpers import PlaybookRun, rollout, run_m
 from tests.integration.conftest import (
     deployment_manifest,
     deployment_ready,
+    ready_endpoint_targets,
     service_manifest,
     wait_for,
 )
