@@ -34,23 +34,24 @@ def playbook(name):
 class Site:
     """One model server, in a fresh namespace, on every cluster of the fleet."""
 
-    def __init__(self, fleet, image="repo/llm:v1", ready_delay=None):
+    def __init__(self, fleet, image="repo/llm:v1", ready_delay=None, clusters=CLUSTERS, prefix=PREFIX):
         from kubernetes import client
 
         self.fleet = fleet
+        self.clusters = list(clusters)
         self.namespace = "f-" + uuid.uuid4().hex[:8]
         self.name = "llm"
         self.report_dir = tempfile.mkdtemp(prefix="fleet-report-")
         self.apps = {}
         annotations = {"testground.modelops.serving/ready-delay": ready_delay} if ready_delay else None
-        for c in CLUSTERS:
-            api = fleet[PREFIX + c].api()
+        for c in self.clusters:
+            api = fleet[prefix + c].api()
             core = client.CoreV1Api(api)
             self.apps[c] = client.AppsV1Api(api)
             create_namespace(core, self.namespace)
             self.apps[c].create_namespaced_deployment(
                 self.namespace, deployment_manifest(self.name, image, annotations=annotations))
-        for c in CLUSTERS:
+        for c in self.clusters:
             wait_for(lambda: self.complete(c, image), 300, "%s ready on %s" % (image, c))
 
     def deployment(self, cluster):
@@ -61,7 +62,7 @@ class Site:
 
     def versions(self):
         """resourceVersion of every cluster's Deployment: unchanged means untouched."""
-        return dict((c, self.deployment(c).metadata.resource_version) for c in CLUSTERS)
+        return dict((c, self.deployment(c).metadata.resource_version) for c in self.clusters)
 
     def complete(self, cluster, image):
         d = self.deployment(cluster)
@@ -109,9 +110,9 @@ class Site:
         return path
 
 
-def env_for(fleet, **extra):
+def env_for(fleet, prefix=PREFIX, **extra):
     env = ansible_env()
-    env.update({"TESTGROUND_KUBECONFIG": fleet.kubeconfig, "TESTGROUND_CONTEXT_PREFIX": PREFIX,
+    env.update({"TESTGROUND_KUBECONFIG": fleet.kubeconfig, "TESTGROUND_CONTEXT_PREFIX": prefix,
                 "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"})
     env.update(extra)
     return env

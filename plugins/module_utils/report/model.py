@@ -20,8 +20,17 @@ import re
 from ansible_collections.modelops.serving.plugins.module_utils.fleet import waves as fleet_waves
 
 NOT_STARTED = "not_started"
+# A host the run does not handle (a SageMaker endpoint in rollback.yml): left as it was, on purpose.
+SKIPPED = "skipped"
+SAGEMAKER = "sagemaker"
+# sagemaker_endpoint_rollout's verdicts in check mode (the endpoint's preflight) that let it change.
+ENDPOINT_PREFLIGHT_OK = ("pending", "unchanged")
+# The fleet writes "<kind> <run id> <host> <UTC start>" in this tag of every Model and EndpointConfig it makes.
+FLEET_RUN_TAG = "modelops.serving/fleet-run"
 # pending: what model_rollout answers in check mode, where nothing is changed on purpose.
 OK_VERDICTS = ("complete", "unchanged", "pending")
+# Verdicts of a host that did not fail: it did its part, or was never meant to (skipped), or never started.
+NOT_FAILED = OK_VERDICTS + (NOT_STARTED, SKIPPED)
 FILE_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 # The run writes "<kind> <run id> <cluster> <UTC start>" as model_rollout's Lease holder, so the
 # moment each cluster's change started is known even when forks made it wait for a free worker.
@@ -64,8 +73,9 @@ def change_started_at(change):
     """When model_rollout started on this cluster, from the Lease holder identity the run gave it
     (model_rollout returns it as ``lock.holder``; its invocation has it too)."""
     change = _dict(change)
-    identities = (_dict(change.get("lock")).get("holder"),
-                  _dict(_dict(change.get("invocation")).get("module_args")).get("lock_identity"))
+    args = _dict(_dict(change.get("invocation")).get("module_args"))
+    identities = (_dict(change.get("lock")).get("holder"), args.get("lock_identity"),
+                  _dict(args.get("tags")).get(FLEET_RUN_TAG))
     for identity in identities:
         match = IDENTITY_TIME.search(str(identity or ""))
         if match:
@@ -101,7 +111,23 @@ def serving_split(point, phase):
     return previous, ready - previous
 
 
-def _timeline(points, base=0.0, target_image=None):
+def endpoint_split(point):
+    """(instances serving the config before the run, instances of the new config taking traffic) at one point
+    of sagemaker_endpoint_rollout's timeline.
+
+    ``available`` counts the instances of the config that serves (the old one until the deployment ends),
+    ``ready`` the new fleet's instances taking traffic or baking. While SageMaker is updating or rolling back the
+    old fleet keeps serving beside the new one (blue/green has both at once); after, ``available`` is the new
+    fleet itself.
+    """
+    ready = _int(point.get("ready"), 0) or 0
+    available = _int(point.get("available"), 0) or 0
+    if point.get("status") in ("Updating", "RollingBack", "Creating"):
+        return available, ready
+    return max(available - ready, 0), min(ready, available)
+
+
+def _timeline(points, base=0.0, target_image=None, platform=None):
     """Points relative to ``base``, with the ready pods per image; a bake point whose template is
     another image than the target (another hand changed it) has no split: its pods are of three images."""
     out = []
@@ -111,7 +137,9 @@ def _timeline(points, base=0.0, target_image=None):
         if t is None:
             continue
         phase = p.get("phase") or "rollout"
-        if target_image and p.get("image") not in (None, target_image):
+        if platform == SAGEMAKER:
+            previous, target = endpoint_split(p)
+        elif target_image and p.get("image") not in (None, target_image):
             previous, target = None, None
         else:
             previous, target = serving_split(p, phase)
@@ -120,6 +148,8 @@ def _timeline(points, base=0.0, target_image=None):
             "ready": p.get("ready"), "available": p.get("available"), "unavailable": p.get("unavailable"),
             "total": p.get("total"), "ready_previous": previous, "ready_target": target, "image": p.get("image"),
         })
+        if p.get("status"):
+            out[-1]["status"] = p["status"]
     return out
 
 
@@ -143,9 +173,63 @@ def _not_started(entry, planned_wave, why):
     }
 
 
+def endpoint_preflight(result, at=None, endpoint=None):
+    """The preflight of a SageMaker endpoint, from sagemaker_endpoint_rollout's result in check mode, in the
+    shape of a cluster's (M(modelops.serving.fleet_check)); None when it did not run. ``endpoint`` is what the
+    host asks for (``image``, ``instances``)."""
+    result = _dict(result)
+    if not result or result.get("skipped"):
+        return None
+    endpoint = _dict(endpoint)
+    previous = _dict(result.get("previous"))
+    ok = result.get("verdict") in ENDPOINT_PREFLIGHT_OK and not result.get("failed")
+    return {
+        "ok": ok,
+        # No reason: the module stopped at its argument spec (a missing or mistyped host variable).
+        "reason": None if ok else (result.get("reason") or "invalid_input"),
+        "message": result.get("message") or result.get("msg") or "",
+        "target_image": endpoint.get("image") or _dict(result.get("current")).get("image"),
+        # What serves before the change, in a Deployment's terms: the config is the revision, instances are replicas.
+        "deployment": {"image": previous.get("image"), "revision": previous.get("revision"),
+                       "replicas": {"desired": _int(endpoint.get("instances"))}},
+        "started_at": None, "checked_at": _number(at),
+    }
+
+
+def _where(endpoint):
+    endpoint = _dict(endpoint)
+    return {"name": endpoint.get("name"), "region": endpoint.get("region")}
+
+
+def _skipped(entry, planned_wave):
+    skipped = _dict(entry.get("skipped"))
+    return {
+        "cluster": str(entry.get("cluster") or ""), "platform": entry.get("platform"),
+        "endpoint": _where(entry.get("endpoint")), "wave": _int(entry.get("wave")), "planned_wave": planned_wave,
+        "verdict": SKIPPED, "stage": None, "reason": skipped.get("reason") or SKIPPED,
+        "message": " ".join(str(skipped.get("message") or "skipped").split()), "from": None, "to": None,
+        "target_image": None, "rolled_back_to": None, "durations": {}, "timeline": [], "diagnostics": [],
+        "floor": None, "desired": None, "started_at": None, "ended_at": None, "failed_at": None, "preflight_at": None,
+        "changed": False, "resumed": False, "bake": None,
+    }
+
+
 def cluster_record(entry, planned_wave=None):
-    """One cluster's line of the report, from the playbook's entry for it (see the module's ``clusters``)."""
+    """One host's line of the report, from the playbook's entry for it (see the module's ``clusters``): a
+    cluster's, or a SageMaker endpoint's (``platform: sagemaker``)."""
     entry = _dict(entry)
+    if entry.get("skipped"):
+        return _skipped(entry, planned_wave)
+    if entry.get("platform") == SAGEMAKER:
+        entry = dict(entry, preflight=endpoint_preflight(entry.get("preflight"), entry.get("recorded_at"),
+                                                         entry.get("endpoint")))
+    record = _host_record(entry, planned_wave)
+    record["platform"] = entry.get("platform") or "kubernetes"
+    record["endpoint"] = _where(entry.get("endpoint")) if record["platform"] == SAGEMAKER else None
+    return record
+
+
+def _host_record(entry, planned_wave):
     cluster = str(entry.get("cluster") or "")
     preflight = _dict(entry.get("preflight"))
     change = _dict(entry.get("change") if "change" in entry else entry.get("result"))
@@ -207,7 +291,7 @@ def _changed_record(entry, cluster, wave, planned_wave, preflight, change, bake,
         "target_image": entry.get("target_image") or preflight.get("target_image"),
         "rolled_back_to": change.get("rolled_back_to"),
         "durations": durations,
-        "timeline": _timeline(change.get("timeline")),
+        "timeline": _timeline(change.get("timeline"), platform=entry.get("platform")),
         "diagnostics": change.get("diagnostics") or [],
         "floor": deployment.get("floor"),
         "desired": _dict(deployment.get("replicas")).get("desired"),
@@ -239,9 +323,9 @@ def _failure_moment(started, durations, timeline):
 def outcome(records):
     """``failed`` when a cluster failed, ``succeeded`` when every cluster completed, else ``incomplete``."""
     verdicts = [r["verdict"] for r in records]
-    if any(v not in OK_VERDICTS and v != NOT_STARTED for v in verdicts):
+    if any(v not in NOT_FAILED for v in verdicts):
         return "failed"
-    if verdicts and all(v in OK_VERDICTS for v in verdicts):
+    if verdicts and all(v in OK_VERDICTS + (SKIPPED,) for v in verdicts):
         return "succeeded"
     return "incomplete"
 
@@ -261,7 +345,7 @@ def build_report(entries, run=None, fleet=None):
     names = fleet + sorted(n for n in by_name if n not in fleet)
     plan = _planned(names, run.get("waves"))
     records = [cluster_record(by_name.get(n, {"cluster": n}), plan.get(n)) for n in names]
-    stopped = [r for r in records if r["verdict"] not in OK_VERDICTS + (NOT_STARTED,)]
+    stopped = [r for r in records if r["verdict"] not in NOT_FAILED]
     last_wave = max([r["wave"] for r in records if r["wave"] is not None] or [None], key=lambda w: w or 0)
     for r in records:
         if r["verdict"] == NOT_STARTED and r["stage"] is None and r["reason"] == NOT_STARTED:
@@ -269,7 +353,7 @@ def build_report(entries, run=None, fleet=None):
     records.sort(key=lambda r: (_wave_key(r), r["cluster"]))
     for r in records:
         r["stop_message"] = stop_message(r, run.get("kind") or "rollout")
-    failed = [r for r in records if r["verdict"] not in OK_VERDICTS and r["verdict"] != NOT_STARTED]
+    failed = [r for r in records if r["verdict"] not in NOT_FAILED]
     starts = [t for r in records for t in (r["preflight_at"], r["started_at"], r["failed_at"]) if t is not None]
     targets = set(r["target_image"] for r in records if r["target_image"])
     return {
@@ -296,7 +380,7 @@ def _sentence(text):
 
 def stop_message(record, kind="rollout"):
     """What the failed cluster's host says when it stops the run; None for a cluster that did not fail."""
-    if record["verdict"] in OK_VERDICTS + (NOT_STARTED,):
+    if record["verdict"] in NOT_FAILED:
         return None
     name, stage, reason = record["cluster"], record["stage"], record["reason"]
     if stage == "preflight":
@@ -344,9 +428,9 @@ def _waves(records):
     for number in sorted(grouped):
         members = grouped[number]
         verdicts = [r["verdict"] for r in members]
-        if any(v not in OK_VERDICTS + (NOT_STARTED,) for v in verdicts):
+        if any(v not in NOT_FAILED for v in verdicts):
             state = "failed"
-        elif all(v in OK_VERDICTS for v in verdicts):
+        elif all(v in OK_VERDICTS + (SKIPPED,) for v in verdicts):
             state = "done"
         elif all(v == NOT_STARTED for v in verdicts):
             state = NOT_STARTED
@@ -372,8 +456,12 @@ def headline(report):
     done = [r for r in report["clusters"] if r["verdict"] in OK_VERDICTS]
     image = report.get("image") or ("each cluster's own image" if report.get("kind") == "rollout"
                                     else "each cluster's previous image")
-    text = "%s of %s: %s, %d of %d clusters done" % (report.get("kind"), image, report["outcome"], len(done),
-                                                     len(report["clusters"]))
+    skipped = [r for r in report["clusters"] if r["verdict"] == SKIPPED]
+    noun = "clusters and endpoints" if any(r.get("platform") == SAGEMAKER for r in report["clusters"]) else "clusters"
+    text = "%s of %s: %s, %d of %d %s done" % (report.get("kind"), image, report["outcome"], len(done),
+                                               len(report["clusters"]) - len(skipped), noun)
+    if skipped:
+        text += ", %d skipped (%s)" % (len(skipped), ", ".join(r["cluster"] for r in skipped))
     for f in report["failed_clusters"][:1]:
         text += "; %s failed at %s (%s)" % (f["cluster"], f["stage"], f["reason"])
     return text
@@ -384,7 +472,7 @@ def summary_lines(report):
     lines = []
     for r in report["clusters"]:
         wave = r["wave"] if r["wave"] is not None else r["planned_wave"]
-        if r["verdict"] == NOT_STARTED:
+        if r["verdict"] in (NOT_STARTED, SKIPPED):
             lines.append("%s (wave %s): %s" % (r["cluster"], "-" if wave is None else wave, r["message"]))
             continue
         line = "%s (wave %s): %s -> %s: %s (%s)" % (

@@ -32,7 +32,10 @@ except ImportError:  # the JSON report does not need it
     HAS_MATPLOTLIB = False
 
 OK = ("complete", "unchanged", "pending")
-VERDICT_COLOURS = {"complete": "#2e7d32", "unchanged": "#607d8b", "pending": "#607d8b", "not_started": "#757575"}
+# Neither done nor failed: never started, or a host the run leaves alone on purpose (an endpoint in a rollback).
+IDLE = ("not_started", "skipped")
+VERDICT_COLOURS = {"complete": "#2e7d32", "unchanged": "#607d8b", "pending": "#607d8b", "not_started": "#757575",
+                   "skipped": "#757575"}
 FAILED_COLOUR = "#c62828"
 PREVIOUS_COLOUR = "#90a4ae"
 TARGET_COLOUR = "#43a047"
@@ -81,10 +84,18 @@ def _wave(record):
     return record["wave"] if record.get("wave") is not None else record.get("planned_wave")
 
 
+def _name(record):
+    endpoint = record.get("endpoint") or {}
+    if record.get("platform") != "sagemaker":
+        return record["cluster"]
+    where = " ".join(str(endpoint[k]) for k in ("name", "region") if endpoint.get(k))
+    return "%s (SageMaker endpoint %s)" % (record["cluster"], where) if where else record["cluster"]
+
+
 def title(record):
     wave = _wave(record)
-    text = "%s   wave %s   %s" % (record["cluster"], "-" if wave is None else wave, record["verdict"])
-    if record["verdict"] not in OK + ("not_started",):
+    text = "%s   wave %s   %s" % (_name(record), "-" if wave is None else wave, record["verdict"])
+    if record["verdict"] not in OK + IDLE:
         text += " at %s: %s" % (record.get("stage"), record.get("reason"))
     before = (record.get("from") or {}).get("image")
     after = record.get("target_image") or (record.get("to") or {}).get("image")
@@ -111,14 +122,16 @@ def cause(record):
 def _note(record):
     serving = (record.get("from") or {}).get("image")
     still = "; it still serves %s" % serving if serving else ""
+    if record["verdict"] == "skipped":
+        return textwrap.shorten(record.get("message") or "skipped", MESSAGE_CHARS)
     if record["verdict"] == "not_started":
         if record.get("reason") == "wave_refused":
             return "not changed: its wave (%s) stopped at the preflight%s" % (record.get("wave"), still)
         planned = record.get("planned_wave")
         return "not started" + (" (planned for wave %s)" % planned if planned is not None else "")
     if record.get("stage") == "preflight":
-        return "preflight failed (%s): nothing on this cluster or in its wave was changed%s" % (
-            record.get("reason"), still)
+        return "preflight failed (%s): nothing on this %s or in its wave was changed%s" % (
+            record.get("reason"), "endpoint" if record.get("platform") == "sagemaker" else "cluster", still)
     if not record.get("timeline"):
         if record["verdict"] == "unchanged":
             served = (record.get("to") or {}).get("image") or record.get("target_image")
@@ -143,16 +156,17 @@ def row(report, record, end):
                                                  for p in points])
     rollback = [p["x"] for p in every if p.get("phase") == "rollback"]
     bake = [p["x"] for p in every if p.get("phase") == "bake"]
-    failed = record["verdict"] not in OK + ("not_started",)
+    failed = record["verdict"] not in OK + IDLE
     return {
         "cluster": record["cluster"],
-        "started": record["verdict"] != "not_started",
+        "unit": "instances" if record.get("platform") == "sagemaker" else "pods",
+        "started": record["verdict"] not in IDLE,
         "title": title(record),
         "cause": cause(record),
         "colour": VERDICT_COLOURS.get(record["verdict"], FAILED_COLOUR),
         "note": _note(record),
         "points": [{"x": p["x"], "previous": p.get("ready_previous") or 0, "target": p.get("ready_target") or 0,
-                    "desired": p.get("desired")} for p in points] if record["verdict"] != "not_started" else [],
+                    "desired": p.get("desired")} for p in points] if record["verdict"] not in IDLE else [],
         "known_until": known,
         # The last state seen, drawn faint to the end of the run; not when the last look saw another image.
         "last_seen": bool(points) and len(points) == len(every),
@@ -202,9 +216,9 @@ def _stack(ax, spec):
         previous = [p["previous"] for p in part] + [part[-1]["previous"]]
         stacked = [p["previous"] + p["target"] for p in part] + [part[-1]["previous"] + part[-1]["target"]]
         ax.fill_between(xs, 0, previous, step="post", color=PREVIOUS_COLOUR, alpha=alpha, linewidth=0,
-                        label="ready pods, image before the run" if labelled else None)
+                        label="ready pods (instances), image before the run" if labelled else None)
         ax.fill_between(xs, previous, stacked, step="post", color=TARGET_COLOUR, alpha=alpha, linewidth=0,
-                        label="ready pods, target image of the run" if labelled else None)
+                        label="ready pods (instances), target image of the run" if labelled else None)
     desired = [p["desired"] for p in points if p["desired"] is not None]
     if desired:
         ax.step([p["x"] for p in points] + [known], [p["desired"] or desired[0] for p in points] + [desired[-1]],
@@ -215,7 +229,7 @@ def _draw_row(ax, spec):
     _header(ax, spec)
     ax.grid(True, alpha=0.25)
     ax.set_ylim(0, spec["top"] + 1.4)
-    ax.set_ylabel("pods", fontsize=8)
+    ax.set_ylabel(spec.get("unit") or "pods", fontsize=8)
     if spec["points"]:
         _stack(ax, spec)
         if spec["floor"] is not None:
