@@ -76,6 +76,15 @@ options:
     type: list
     elements: str
     default: []
+  endpoints:
+    description:
+      - The hosts of O(fleet) that are SageMaker endpoints, each with its endpoint's name, so a host that never started
+        is still shown as an endpoint. An entry of O(clusters) with C(platform=sagemaker) says so itself; its
+        C(preflight) and C(change) are M(modelops.serving.sagemaker_endpoint_rollout) results (in check mode for the
+        preflight), and C(endpoint) has the C(name), C(region), C(image) and C(instances) it asks for.
+    type: dict
+    default: {}
+    version_added: 0.2.0
   picture:
     description: Also draw the PNG.
     type: bool

@@ -224,6 +224,8 @@ def test_an_endpoint_rolled_back_by_its_alarm_in_wave_1_stops_the_fleet_before_w
         assert "the run stopped when sm1 (change, rollback_alarm) failed" in by[host]["message"]
     rows = picture_rows(report)
     assert rows["sm1"]["failure"]["label"] == "change: rollback_alarm"
+    assert (rows["sm2"]["unit"], rows["tg1"]["unit"]) == ("instances", "pods")
+    assert "sm2 (SageMaker endpoint llm-b)" in rows["sm2"]["title"] and by["sm2"]["platform"] == "sagemaker"
     assert "Rolled back to revision llm-a-v1 (repo/llm:v1). No later wave starts." in out
     assert_failed(out, ["sm1"], ["tg1", "sm2", "tg2"])
 

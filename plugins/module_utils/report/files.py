@@ -23,6 +23,7 @@ ARGUMENT_SPEC = dict(
     awx=dict(type="dict", default={}),
     clusters=dict(type="list", elements="dict", required=True),
     fleet=dict(type="list", elements="str", default=[]),
+    endpoints=dict(type="dict", default={}),
     picture=dict(type="bool", default=True),
     picture_when=dict(type="str", default="always", choices=["always", "final"]),
     artifact=dict(type="str", default=""),
@@ -62,7 +63,8 @@ def write(params):
     """The module's result (json_path, picture_path, outcome, headline, summary, report, warnings)."""
     run = dict(kind=params["kind"], run_id=params["run_id"], playbook=params.get("playbook"), image=params.get("image"),
                waves=params.get("waves"), awx=params.get("awx") or {})
-    report = model.build_report(params["clusters"], run=run, fleet=params.get("fleet"))
+    report = model.build_report(params["clusters"], run=run, fleet=params.get("fleet"),
+                                endpoints=params.get("endpoints"))
     stem = os.path.join(params["dest"], model.file_stem(params["run_id"], params["kind"], params.get("awx")))
     result = dict(json_path=stem + ".json", picture_path=None, outcome=report["outcome"],
                   headline=model.headline(report), summary=model.summary_lines(report), report=report, warnings=[])

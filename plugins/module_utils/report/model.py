@@ -337,14 +337,23 @@ def _planned(fleet, spec):
         return {}
 
 
-def build_report(entries, run=None, fleet=None):
-    """The whole report: run metadata, outcome, one record per cluster of ``fleet`` sorted by wave."""
+def _unseen(name, endpoints):
+    """The entry of a host the run has not reached: a cluster, or an endpoint named in ``endpoints``."""
+    if name in endpoints:
+        return {"cluster": name, "platform": SAGEMAKER, "endpoint": {"name": endpoints[name]}}
+    return {"cluster": name}
+
+
+def build_report(entries, run=None, fleet=None, endpoints=None):
+    """The whole report: run metadata, outcome, one record per host of ``fleet`` sorted by wave.
+    ``endpoints`` maps the hosts that are SageMaker endpoints to their endpoint names."""
     run = _dict(run)
     fleet = [str(f) for f in fleet or []]
+    endpoints = _dict(endpoints)
     by_name = dict((str(_dict(e).get("cluster")), e) for e in entries or [])
     names = fleet + sorted(n for n in by_name if n not in fleet)
     plan = _planned(names, run.get("waves"))
-    records = [cluster_record(by_name.get(n, {"cluster": n}), plan.get(n)) for n in names]
+    records = [cluster_record(by_name.get(n) or _unseen(n, endpoints), plan.get(n)) for n in names]
     stopped = [r for r in records if r["verdict"] not in NOT_FAILED]
     last_wave = max([r["wave"] for r in records if r["wave"] is not None] or [None], key=lambda w: w or 0)
     for r in records:

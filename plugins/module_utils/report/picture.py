@@ -89,7 +89,7 @@ def _name(record):
     if record.get("platform") != "sagemaker":
         return record["cluster"]
     where = " ".join(str(endpoint[k]) for k in ("name", "region") if endpoint.get(k))
-    return "%s (SageMaker endpoint %s)" % (record["cluster"], where) if where else record["cluster"]
+    return "%s (SageMaker endpoint%s)" % (record["cluster"], " " + where if where else "")
 
 
 def title(record):

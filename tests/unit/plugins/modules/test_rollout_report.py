@@ -267,3 +267,113 @@ def test_the_module_writes_json_and_png(tmp_path):
     assert [c["verdict"] for c in written["clusters"]] == ["complete", "rolled_back", "not_started"]
     if picture.HAS_MATPLOTLIB:
         assert os.path.getsize(result["picture_path"]) > 1000
+
+
+def endpoint_change(verdict="complete", at=T0 + 10.0, **more):
+    """sagemaker_endpoint_rollout's result as the fleet registers it, started at ``at`` (its provenance tag)."""
+    result = {
+        "changed": True, "verdict": verdict, "reason": "complete" if verdict == "complete" else "rollback_alarm",
+        "message": "in service" if verdict == "complete" else "auto-rollback alarm llm-a-5xx went to ALARM",
+        "previous": {"revision": "llm-a-v1", "image": "repo/llm:v1"},
+        "current": {"revision": "llm-a-c-2" if verdict == "complete" else "llm-a-v1",
+                    "image": "repo/llm:v2" if verdict == "complete" else "repo/llm:v1"},
+        "rolled_back_to": None if verdict == "complete" else {"revision": "llm-a-v1", "image": "repo/llm:v1"},
+        "diagnostics": [], "failed": verdict != "complete",
+        "durations": {"change": 0.2, "rollout": 5.0, "gate": 0.0, "rollback": 0.0, "total": 5.3},
+        "timeline": [
+            {"t": 0.3, "phase": "rollout", "status": "Updating", "desired": 2, "updated": 0, "ready": 0, "available": 2},
+            {"t": 2.0, "phase": "rollout", "status": "Updating", "desired": 2, "updated": 2, "ready": 2, "available": 2},
+            {"t": 5.2, "phase": "rollout", "status": "InService", "desired": 2, "updated": 2, "ready": 2,
+             "available": 2} if verdict == "complete" else
+            {"t": 5.2, "phase": "rollout", "status": "InService", "desired": 2, "updated": 0, "ready": 0,
+             "available": 2}],
+        "invocation": {"module_args": {"tags": {
+            model.FLEET_RUN_TAG: "rollout 20260101T120000Z sm1 2026-01-01T12:00:%06.3fZ" % (at - T0)}}},
+    }
+    result.update(more)
+    return result
+
+
+def endpoint_entry(host, wave, change_result=None, pre=None, **more):
+    e = {"cluster": host, "wave": wave, "platform": "sagemaker", "recorded_at": T0 + 20,
+         "endpoint": {"name": "llm-a", "region": "us-east-1", "image": "repo/llm:v2", "instances": "2"},
+         "preflight": pre if pre is not None else {"changed": True, "verdict": "pending", "reason": "check_mode",
+                                                  "previous": {"revision": "llm-a-v1", "image": "repo/llm:v1"},
+                                                  "current": {"revision": "llm-a-c-2", "image": "repo/llm:v2"}},
+         "change": change_result, "wave_failed": []}
+    e.update(more)
+    return e
+
+
+def test_an_endpoint_reads_like_a_cluster_with_instances_of_the_old_fleet_beside_the_new():
+    report = model.build_report([entry("tg1", 1, change()), endpoint_entry("sm1", 2, endpoint_change())],
+                                run={"run_id": "r", "waves": [1, "100%"], "image": "repo/llm:v2"},
+                                fleet=["tg1", "sm1"])
+    r = record(report, "sm1")
+    assert (r["platform"], r["verdict"], r["stage"], r["started_at"]) == ("sagemaker", "complete", "change", T0 + 10.0)
+    assert r["endpoint"] == {"name": "llm-a", "region": "us-east-1"} and r["desired"] == 2
+    assert r["from"] == {"image": "repo/llm:v1", "revision": "llm-a-v1"} and r["to"]["revision"] == "llm-a-c-2"
+    # blue/green: while updating the old fleet serves all, the new one bakes beside it; then only the new
+    assert [(p["ready_previous"], p["ready_target"]) for p in r["timeline"]] == [(2, 0), (2, 2), (0, 2)]
+    assert record(report, "tg1")["platform"] == "kubernetes" and record(report, "tg1")["endpoint"] is None
+    assert report["outcome"] == "succeeded"
+    assert model.headline(report) == "rollout of repo/llm:v2: succeeded, 2 of 2 clusters and endpoints done"
+    rows = picture_rows_of(report)
+    assert rows["sm1"]["unit"] == "instances" and rows["tg1"]["unit"] == "pods"
+    assert rows["sm1"]["title"].startswith("sm1 (SageMaker endpoint llm-a us-east-1)   wave 2   complete")
+
+
+def picture_rows_of(report):
+    return dict((r["cluster"], r) for r in picture.rows(report)["rows"])
+
+
+def test_an_endpoint_rolled_back_by_sagemaker_stops_the_fleet_and_unseen_endpoints_are_still_endpoints():
+    report = model.build_report([endpoint_entry("sm1", 1, endpoint_change("rolled_back"))],
+                                run={"run_id": "r", "waves": [1, "100%"]}, fleet=["sm1", "tg1", "sm2"],
+                                endpoints={"sm1": "llm-a", "sm2": "llm-b"})
+    r = record(report, "sm1")
+    assert (r["verdict"], r["reason"], r["failed_at"]) == ("rolled_back", "rollback_alarm", T0 + 10.0 + 5.2)
+    assert r["timeline"][-1]["ready_previous"] == 2 and r["timeline"][-1]["ready_target"] == 0
+    assert r["stop_message"] == (
+        "sm1: rollout of repo/llm:v2 ended rolled_back (rollback_alarm): auto-rollback alarm llm-a-5xx went to ALARM."
+        " Rolled back to revision llm-a-v1 (repo/llm:v1). No later wave starts.")
+    sm2 = record(report, "sm2")
+    assert (sm2["platform"], sm2["endpoint"], sm2["verdict"], sm2["planned_wave"]) == (
+        "sagemaker", {"name": "llm-b", "region": None}, "not_started", 2)
+    assert record(report, "tg1")["platform"] == "kubernetes"
+    assert report["outcome"] == "failed"
+
+
+def test_an_endpoint_whose_check_mode_run_refuses_fails_its_preflight_and_its_wave_changes_nothing():
+    refused = {"failed": True, "verdict": "failed", "reason": "invalid_input",
+               "message": "rollback alarm no-such-alarm does not exist", "previous": {"revision": None, "image": None},
+               "current": {"revision": None, "image": None}}
+    spec_error = {"failed": True, "msg": "missing required arguments: variants"}
+    report = model.build_report([
+        endpoint_entry("sm1", 1, {"skipped": True}, pre=refused, wave_failed=["sm1", "sm2"]),
+        endpoint_entry("sm2", 1, {"skipped": True}, pre=spec_error, wave_failed=["sm1", "sm2"]),
+        entry("tg1", 1, {"skipped": True}, wave_failed=["sm1", "sm2"])], run={"run_id": "r", "waves": [3]})
+    sm1, sm2, tg1 = record(report, "sm1"), record(report, "sm2"), record(report, "tg1")
+    assert (sm1["stage"], sm1["reason"], sm1["failed_at"]) == ("preflight", "invalid_input", T0 + 20)
+    assert sm1["target_image"] == "repo/llm:v2" and "no-such-alarm" in sm1["message"]
+    assert (sm2["reason"], sm2["message"]) == ("invalid_input", "missing required arguments: variants")
+    assert (tg1["verdict"], tg1["reason"]) == ("not_started", "wave_refused")
+    assert picture_rows_of(report)["sm1"]["note"].startswith("preflight failed (invalid_input): nothing on this endpoint")
+    # an endpoint with nothing to do, or another's update it will wait for, passes
+    for verdict in ("unchanged", "pending"):
+        assert model.endpoint_preflight({"verdict": verdict, "previous": {}})["ok"]
+
+
+def test_a_skipped_endpoint_neither_fails_the_run_nor_counts_as_done(tmp_path):
+    skipped = {"reason": "not_supported", "message": "a SageMaker endpoint: rollback.yml rolls back clusters only"}
+    report = model.build_report([entry("tg1", 1, change()), endpoint_entry("sm1", 1, None, skipped=skipped)],
+                                run={"run_id": "r", "kind": "rollback", "waves": ["100%"]}, fleet=["tg1", "sm1"])
+    sm1 = record(report, "sm1")
+    assert (sm1["verdict"], sm1["reason"], sm1["stop_message"]) == ("skipped", "not_supported", None)
+    assert report["outcome"] == "succeeded" and report["failed_clusters"] == [] and report["waves"][0]["state"] == "done"
+    assert model.headline(report).endswith("1 of 1 clusters and endpoints done, 1 skipped (sm1)")
+    assert "sm1 (wave 1): a SageMaker endpoint: rollback.yml rolls back clusters only" in model.summary_lines(report)
+    row = picture_rows_of(report)["sm1"]
+    assert (row["started"], row["failure"], row["points"]) == (False, None, [])
+    assert row["note"].startswith("a SageMaker endpoint")
+    assert picture.draw(report, str(tmp_path / "r.png"), model.headline(report))
