@@ -118,8 +118,7 @@ def sagemaker_endpoint(host_vars, image=None, tags=None):
     model = _var(host_vars, "sagemaker_model")
     if model is not None and not isinstance(model, Mapping):
         raise AnsibleFilterError("sagemaker_model of %s must be a dict (image comes from sagemaker_image or "
-                                 "model_server_image), got %s" % (_var(host_vars, ENDPOINT_NAME_VAR),
-                                                                 type(model).__name__))
+                                 "model_server_image), got %s" % (_var(host_vars, ENDPOINT_NAME_VAR), type(model).__name__))
     model = dict(model or {})
     own_image = _var(host_vars, "sagemaker_image")
     if _given(own_image):

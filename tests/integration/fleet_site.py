@@ -34,11 +34,11 @@ def playbook(name):
 class Site:
     """One model server, in a fresh namespace, on every cluster of the fleet."""
 
-    def __init__(self, fleet, image="repo/llm:v1", ready_delay=None, clusters=CLUSTERS, prefix=PREFIX):
+    def __init__(self, fleet, image="repo/llm:v1", ready_delay=None, clusters=None, prefix=PREFIX):
         from kubernetes import client
 
         self.fleet = fleet
-        self.clusters = list(clusters)
+        self.clusters = list(clusters or CLUSTERS)
         self.namespace = "f-" + uuid.uuid4().hex[:8]
         self.name = "llm"
         self.report_dir = tempfile.mkdtemp(prefix="fleet-report-")

@@ -92,8 +92,8 @@ def test_status_rows_of_endpoints_say_what_serves_and_what_could_not_be_read():
     live = {"exists": True, "endpoints": [{"status": "InService", "endpoint_config": "llm-a-c-1", "image": "repo/llm:v2",
                                            "in_progress": False, "variants": [{"current_instance_count": 2}]}]}
     hostvars = {"sm1": dict(ENDPOINT_HOST, __fleet_endpoint_status=live), "tg1": {},
-                "sm2": dict(ENDPOINT_HOST, sagemaker_endpoint_name="llm-b", __fleet_endpoint_status={"exists": False,
-                                                                                                   "endpoints": []}),
+                "sm2": dict(ENDPOINT_HOST, sagemaker_endpoint_name="llm-b",
+                            __fleet_endpoint_status={"exists": False, "endpoints": []}),
                 "sm3": dict(ENDPOINT_HOST, sagemaker_endpoint_name="llm-c", __fleet_endpoint_status={
                     "failed": True, "msg": "AccessDenied"})}
     rows = FILTERS["fleet_endpoint_rows"](["tg1", "sm1", "sm2", "sm3"], hostvars)

@@ -297,9 +297,10 @@ def endpoint_change(verdict="complete", at=T0 + 10.0, **more):
 def endpoint_entry(host, wave, change_result=None, pre=None, **more):
     e = {"cluster": host, "wave": wave, "platform": "sagemaker", "recorded_at": T0 + 20,
          "endpoint": {"name": "llm-a", "region": "us-east-1", "image": "repo/llm:v2", "instances": "2"},
-         "preflight": pre if pre is not None else {"changed": True, "verdict": "pending", "reason": "check_mode",
-                                                  "previous": {"revision": "llm-a-v1", "image": "repo/llm:v1"},
-                                                  "current": {"revision": "llm-a-c-2", "image": "repo/llm:v2"}},
+         "preflight": pre if pre is not None else {
+             "changed": True, "verdict": "pending", "reason": "check_mode",
+             "previous": {"revision": "llm-a-v1", "image": "repo/llm:v1"},
+             "current": {"revision": "llm-a-c-2", "image": "repo/llm:v2"}},
          "change": change_result, "wave_failed": []}
     e.update(more)
     return e
