@@ -230,20 +230,24 @@ def test_an_endpoint_rolled_back_by_its_alarm_in_wave_1_stops_the_fleet_before_w
     assert_failed(out, ["sm1"], ["tg1", "sm2", "tg2"])
 
 
-def test_a_cluster_failing_in_wave_1_leaves_every_endpoint_untouched(mixed):
+def test_a_cluster_failing_in_wave_1_leaves_every_endpoint_untouched_its_own_wave_too(mixed):
     site, endpoints, env = mixed
     before = site.versions()
-    inv = inventory(site, ["tg1", "sm1", "sm2", "tg2"], {"tg1": {
-        "model_server_image": "repo/llm:crash"}})
-    rc, out = run_playbook(None, "rollout.yml", extravars(site), env=env, inventory=inv)
+    # wave 1 is tg1 and sm1: the endpoints' changes come after the clusters', so sm1 is not started once tg1 failed
+    inv = inventory(site, ["tg1", "sm1", "sm2", "tg2"], {"tg1": {"model_server_image": "repo/llm:crash"}})
+    rc, out = run_playbook(None, "rollout.yml", extravars(site, rollout_waves=[2, "100%"]), env=env, inventory=inv)
     assert rc == 2, out
     assert site.complete("tg1", "repo/llm:v1")  # model_rollout put back what served
     assert site.versions()["tg2"] == before["tg2"]
     assert endpoints.writes("sm1") == [] and endpoints.writes("sm2") == []
+    assert endpoints.describe("sm1")["EndpointConfigName"] == "llm-a-v1"
     report = site.report()
     assert [(f["cluster"], f["stage"]) for f in report["failed_clusters"]] == [("tg1", "change")]
-    assert [(r["cluster"], r["verdict"]) for r in report["clusters"]] == [
-        ("tg1", "rolled_back"), ("sm1", "not_started"), ("sm2", "not_started"), ("tg2", "not_started")]
+    assert [(r["cluster"], r["wave"], r["verdict"]) for r in report["clusters"]] == [
+        ("sm1", 1, "not_started"), ("tg1", 1, "rolled_back"), ("sm2", None, "not_started"),
+        ("tg2", None, "not_started")]
+    assert report["by_cluster"]["sm1"]["message"] == ("not started (planned for wave 1): the run stopped when tg1 "
+                                                      "(change, crash_loop) failed")
     assert_failed(out, ["tg1"], ["sm1", "sm2", "tg2"])
 
 
