@@ -124,12 +124,24 @@ def extravars(site, **more):
 def test_one_run_rolls_clusters_and_endpoints_in_the_same_waves_and_one_report_tells_it(mixed):
     site, endpoints, env = mixed
     # sm2 serves from its own registry; its image follows the run's version
-    inv = inventory(site, ["tg1", "sm1", "tg2", "sm2"], {"sm2": {
-        "sagemaker_image": "ecr.example/llm:{{ model_server_image.split(':')[-1] }}"}})
-    rc, out = run_playbook(None, "rollout.yml", extravars(site), env=env, inventory=inv)
+    secret = "hf_s3cr3t_" + os.urandom(4).hex()
+    model = {"execution_role_arn": ROLE, "model_data_url": "s3://models/llm/model.tar.gz",
+             "secret_environment": {"HF_TOKEN": secret}}
+    inv = inventory(site, ["tg1", "sm1", "tg2", "sm2"], {
+        "sm1": {"sagemaker_model": model},
+        "sm2": {"sagemaker_image": "ecr.example/llm:{{ model_server_image.split(':')[-1] }}"}})
+    rc, out = run_playbook(None, "rollout.yml", extravars(site), ["-v"], env=env, inventory=inv)
     assert rc == 0, out
+    # the endpoint got its secret; no output of the run, verbose as it is, nor its report shows it
+    assert secret not in out
+    with open(site.reports()[0]) as f:
+        assert secret not in f.read()
     for c in CLUSTERS:
         assert site.complete(c, "repo/llm:v2"), c
+    config = endpoints.sm("sm1").describe_endpoint_config(
+        EndpointConfigName=endpoints.describe("sm1")["EndpointConfigName"])
+    assert endpoints.sm("sm1").describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])[
+        "PrimaryContainer"]["Environment"]["HF_TOKEN"] == secret
     for host, image in (("sm1", "repo/llm:v2"), ("sm2", "ecr.example/llm:v2")):
         live = endpoints.describe(host)
         assert live["EndpointStatus"] == "InService" and live["EndpointConfigName"] != ENDPOINTS[host][0] + "-v1"
