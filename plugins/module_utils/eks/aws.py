@@ -135,9 +135,18 @@ def session(args, timeout=None):
         sess = _assume_role(sess, kwargs, args["assume_role_arn"], args.get("role_session_name") or USER_AGENT)
     if not sess.region_name:
         raise AwsError("An AWS region is required: set region (or AWS_REGION/AWS_DEFAULT_REGION).")
-    if sess.get_credentials() is None:
+    if _credentials(sess) is None:
         raise AwsError(NO_CREDENTIALS)
     return sess, kwargs
+
+
+def _credentials(sess):
+    # A credential_process that fails (botocore's error) or cannot be started (OSError) is found
+    # here, before any call: the operator's to fix, like a missing profile.
+    try:
+        return sess.get_credentials()
+    except (botocore.exceptions.BotoCoreError, OSError) as e:
+        raise AwsError("The AWS credentials could not be loaded: %s" % e, e)
 
 
 def client(args, service, timeout=None):

@@ -208,13 +208,17 @@ def test_bad_input_is_a_clear_message_before_any_write(aws, sm, serving_v1, tmp_
 @pytest.mark.parametrize("connection, message", [
     ({"profile": "no-such-profile"}, "AWS profile 'no-such-profile' not found"),
     ({}, "No AWS credentials found"),
+    ({"profile": "broken"}, "The AWS credentials could not be loaded"),
+    ({"profile": "refusing"}, "The AWS credentials could not be loaded"),
 ])
 def test_a_connection_that_cannot_be_made_is_a_verdict_before_any_request(
         aws, sm, serving_v1, tmp_path, monkeypatch, connection, message):
     # A config with another profile only, and no keys in the environment: what a laptop with the
     # wrong AWS_PROFILE, or a runner without a role, looks like.
     config = tmp_path / "aws-config"
-    config.write_text("[profile someone-else]\nregion = us-east-1\n")
+    config.write_text("[profile someone-else]\nregion = us-east-1\n"
+                      "[profile broken]\ncredential_process = /nonexistent/credential-helper\n"
+                      "[profile refusing]\ncredential_process = /bin/false\n")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(config),
