@@ -5,6 +5,7 @@ namespace in it. Tests that need several clusters start a fleet of their own.
 """
 
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -29,6 +30,17 @@ def tg():
     print("\ntest ground cluster ready in %.1fs (%s)" % (c.ready_seconds, c.workdir))
     yield c
     c.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_in_pytest_tmp(tmp_path_factory):
+    """Scratch directories (fleet reports, runner private dirs, playbooks) go under pytest's own
+    temporary tree, which pytest prunes run by run and keeps the last few of for reading after a
+    failure, instead of piling up loose in /tmp."""
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("scratch"))
+    yield
+    tempfile.tempdir = saved
 
 
 @pytest.fixture(scope="session")
