@@ -297,6 +297,8 @@ reason:
     - C(bake_unavailable) (failed, rolled_back, paused) - hold or bake, the Deployment lost availability.
     - C(rollback_failed) (failed) - the rollback itself did not complete; look at once.
     - C(paused) (paused) - the Deployment is paused (by a person, or before this run); nothing more was written.
+    - C(superseded) (failed) - another hand (kubectl, a GitOps controller, a person) changed the pod template
+      during the run; its template stands and nothing more was written.
     - C(controller_stalled) (failed) - kube-controller-manager did not act on the Deployment; nothing more was
       written.
     - C(lock_lost) (failed) - this run lost its Lease; its canary or green was removed, nothing more was written.

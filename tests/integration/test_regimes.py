@@ -5,6 +5,8 @@ Each test asserts what the cluster holds afterwards (template, generation, resou
 "during a rollout" is held open by pod behaviour (a long ready-delay, a :broken or Pending pod).
 """
 
+import pytest
+
 from tests.integration.ansible_runner_helpers import PlaybookRun, rollout
 from tests.integration.conftest import CapacitySampler, deployment_manifest, deployment_ready, service_manifest, wait_for
 
@@ -158,6 +160,39 @@ def test_a_deployment_deleted_mid_wait_ends_deployment_deleted(tg, k8s, namespac
     result = run.wait()
     assert (result["verdict"], result["reason"]) == ("failed", "deployment_deleted"), result
     assert "deleted" in result["message"]
+
+
+@pytest.mark.parametrize("hand", ["undo", "set-image"])
+def test_another_hand_changing_the_template_mid_rollout_is_superseded_and_its_template_stands(
+        tg, k8s, namespace, hand):
+    _create(k8s, namespace)
+    # A server that never gets Ready holds our rollout open until the other hand acts.
+    run = PlaybookRun(tg, "modelops.serving.model_rollout",
+                      {"name": "llm", "namespace": namespace, "image": "repo/model:broken"})
+    assert run.wait_for_progress(lambda line: "patched" in line), run.output
+    wait_for(lambda: (_dep(k8s, namespace).status.updated_replicas or 0) >= 1, 60, "a pod of our template")
+    if hand == "undo":
+        tg.kubectl("-n", namespace, "rollout", "undo", "deployment/llm")
+        theirs = "repo/model:v1"
+    else:
+        _set_image(tg, namespace, "repo/model:v3")
+        theirs = "repo/model:v3"
+    written = _dep(k8s, namespace)
+    assert _image(written) == theirs
+    result = run.wait()
+    assert (result["verdict"], result["reason"], result["changed"]) == ("failed", "superseded", True), result
+    assert theirs in result["message"] and result["current"]["image"] == theirs
+    assert result["rolled_back_to"] is None
+    # Their template stands and nothing of ours came after it: same generation, template and annotations.
+    wait_for(lambda: deployment_ready(k8s, namespace, "llm", theirs), 90, "their template serving")
+    after = _dep(k8s, namespace)
+    assert after.metadata.generation == written.metadata.generation
+    assert after.spec.template.to_dict() == written.spec.template.to_dict()
+    # (the controller numbers the revision it rolls out; every other annotation is as the other hand left it)
+    def others(d):
+        return dict((k, v) for k, v in d.metadata.annotations.items() if k != "deployment.kubernetes.io/revision")
+    assert others(after) == others(written)
+    assert not k8s.coordination.list_namespaced_lease(namespace).items
 
 
 TERMINATE_DELAY = "testground.modelops.serving/terminate-delay"

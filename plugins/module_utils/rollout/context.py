@@ -38,6 +38,9 @@ class Context:
         self.phase = None
         # Server time of this run's last write to a Deployment (for stale deadline conditions).
         self.written_at = None
+        # The pod template of the Deployment this run rolls out and stands behind (as written or
+        # found); another hand changing it ends the run with ``superseded``, never a rollback over it.
+        self.template = None
         self.frozen = None
         self.t0 = clock.monotonic()
 
@@ -50,6 +53,17 @@ class Context:
         self.phase = phase
         self.result.time_phase(phase, self.clock.monotonic())
         self.observer(phase)
+
+    def stands_behind(self, deployment, template):
+        """This run now stands behind ``template`` of its own Deployment (written, found, or rolled back to)."""
+        if ((deployment or {}).get("metadata") or {}).get("name") == self.name:
+            self.template = template
+
+    def standing_template(self, deployment):
+        """The template a wait on ``deployment`` must see unchanged: set for this run's own Deployment only."""
+        if ((deployment or {}).get("metadata") or {}).get("name") == self.name:
+            return self.template
+        return None
 
     def freeze(self, reason):
         """Nothing more may be written: a verdict about the world (paused, stalled, lost Lease)."""

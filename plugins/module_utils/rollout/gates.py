@@ -527,7 +527,8 @@ class Gates:
         probe = BakeProbe(self, ctx, view.deployment, targets, t0, seconds, self.cfg["bake_interval"])
         self.progress("bake: watching %d new pod(s) for %ss" % (len(baseline), seconds))
         ctx.enter("bake")
-        outcome = ctx.loop.wait("bake", view.deployment, HoldJudge("bake", baseline), cap=ctx.cap, probe=probe,
+        outcome = ctx.loop.wait("bake", view.deployment, HoldJudge("bake", baseline, ctx.standing_template(view.deployment)),
+                                cap=ctx.cap, probe=probe,
                                 deadline=HoldUntil("bake", t0 + seconds, seconds, "%d new pod(s)" % len(baseline)))
         elapsed = ctx.clock.monotonic() - t0
         if outcome.ok:

@@ -6,13 +6,15 @@
 ``RolloutJudge`` ends a rollout (or a rollback, a canary step, green coming up), in this order:
 
 1. the cache has not caught up with our own write yet (an older generation): keep waiting;
-2. a paused Deployment that is not complete: ``paused``, naming who paused it (managedFields);
-3. kubectl's rollout-status rules (status.py): complete, or the controller's own
+2. another hand changed the pod template this wait is for: ``superseded`` (before any verdict on
+   it: a `kubectl rollout undo` completes too, but it is not the rollout asked for);
+3. a paused Deployment that is not complete: ``paused``, naming who paused it (managedFields);
+4. kubectl's rollout-status rules (status.py): complete, or the controller's own
    ProgressDeadlineExceeded (unless it predates our write), with the new pods' likeliest cause;
-4. a generation the controller has not observed for ``CONTROLLER_GRACE``: ``controller_stalled``;
-5. pods the API refuses to create (quota, LimitRange, webhooks, Pod Security): ``create_refused``
+5. a generation the controller has not observed for ``CONTROLLER_GRACE``: ``controller_stalled``;
+6. pods the API refuses to create (quota, LimitRange, webhooks, Pod Security): ``create_refused``
    (refusals.py);
-6. the fail-fast causes on the new ReplicaSet's pods (diagnose.py).
+7. the fail-fast causes on the new ReplicaSet's pods (diagnose.py).
 
 ``HoldJudge`` holds the new pods to how they were when the hold began (hold.py).
 """
@@ -60,6 +62,24 @@ def paused_message(deployment):
                meta.get("name"), meta.get("namespace")))
 
 
+def template_of(deployment):
+    return ((deployment or {}).get("spec") or {}).get("template")
+
+
+def superseded(deployment, template):
+    """An Outcome when ``deployment`` no longer holds ``template`` (another hand wrote its own), else None."""
+    if template is None or template_of(deployment) == template:
+        return None
+    meta = _meta(deployment)
+    images = ", ".join(c.get("image") or "?" for c in (template_of(deployment) or {}).get("spec", {}).get("containers") or [])
+    return Outcome(False, "superseded", (
+        "the pod template of Deployment %s was changed by another hand during this run (now generation %s, "
+        "image %s); that template stands: nothing more was written and nothing was rolled back over it. "
+        "Find who changed it (kubectl get deployment %s -n %s --show-managed-fields), then run this task again "
+        "if the change is still wanted" % (_name(deployment), meta.get("generation"), images or "?",
+                                            meta.get("name"), meta.get("namespace"))))
+
+
 def replica_failure(deployment):
     """The message of a ReplicaFailure condition (quota, admission), or None."""
     for cond in (deployment.get("status") or {}).get("conditions") or []:
@@ -84,8 +104,9 @@ def stall_cause(view):
 class RolloutJudge:
     """Judges a Deployment rolling to its template; stateful only in what it has watched (flaps, stalls)."""
 
-    def __init__(self, thresholds, min_generation=0, written_at=None, grace=CONTROLLER_GRACE):
+    def __init__(self, thresholds, min_generation=0, written_at=None, grace=CONTROLLER_GRACE, template=None):
         self.thresholds = thresholds
+        self.template = template
         self.min_generation = min_generation or 0
         self.written_at = written_at
         self.grace = grace
@@ -99,6 +120,9 @@ class RolloutJudge:
         deployment = view.deployment
         if (_meta(deployment).get("generation") or 0) < self.min_generation:
             return None
+        replaced = superseded(deployment, self.template)
+        if replaced is not None:
+            return replaced
         verdict = status.rollout_status(deployment)
         if verdict.done:
             return Outcome(True, "complete", verdict.message)
@@ -191,11 +215,15 @@ def _pending_graces(pods, thresholds, terminating_seen=None):
 class HoldJudge:
     """A hold breaks at the first restart, readiness loss, deletion or availability loss (hold.py)."""
 
-    def __init__(self, phase, baseline):
+    def __init__(self, phase, baseline, template=None):
         self.phase = phase
         self.baseline = baseline
+        self.template = template
 
     def judge(self, view):
+        replaced = superseded(view.deployment, self.template)
+        if replaced is not None:
+            return replaced
         problem = hold.verdict(self.baseline, view.deployment, view.new_pods)
         if problem is None:
             return None

@@ -21,7 +21,8 @@ import copy
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity, diagnose, hold as holds
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import reasons, record, refusals, spec, status
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError, Refused, RolloutError
-from ansible_collections.modelops.serving.plugins.module_utils.rollout.judges import HoldJudge, RolloutJudge
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.judges import (
+    HoldJudge, RolloutJudge, superseded, template_of)
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import HoldUntil, ProgressDeadline
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import selector_of
@@ -217,7 +218,9 @@ def generation(obj):
 def wait_rollout(ctx, phase, deployment, capped=True):
     """Wait for ``deployment`` (as this run last wrote or read it) to roll out; an Outcome with its view."""
     ctx.enter(phase)
-    judge = RolloutJudge(ctx.settings.thresholds, min_generation=generation(deployment), written_at=ctx.written_at)
+    ctx.stands_behind(deployment, template_of(deployment))
+    judge = RolloutJudge(ctx.settings.thresholds, min_generation=generation(deployment), written_at=ctx.written_at,
+                         template=ctx.standing_template(deployment))
     deadline = ProgressDeadline(deployment, ctx.clock.monotonic())
     return ctx.loop.wait(phase, deployment, judge, deadline=deadline, cap=ctx.cap if capped else None)
 
@@ -238,8 +241,8 @@ def hold(ctx, phase, view, seconds, what):
     baseline = holds.Baseline([p for p in view.new_pods if diagnose.is_pod_active(p)])
     ctx.progress("%s: holding %ss, watching %d new pod(s)" % (phase, seconds, len(baseline)))
     end = ctx.clock.monotonic() + seconds
-    return ctx.loop.wait(phase, view.deployment, HoldJudge(phase, baseline), deadline=HoldUntil(phase, end, seconds, what),
-                         cap=ctx.cap)
+    return ctx.loop.wait(phase, view.deployment, HoldJudge(phase, baseline, ctx.standing_template(view.deployment)),
+                         deadline=HoldUntil(phase, end, seconds, what), cap=ctx.cap)
 
 
 def diagnostics(ctx, pods, limit=5, view=None):
@@ -341,7 +344,13 @@ def rollback(ctx, deployment, outcome, previous):
         return
     ctx.progress("rolling back Deployment %s/%s to revision %s (%s)"
                  % (ctx.namespace, ctx.name, target.revision, target.image))
-    written = write_rollback(ctx, deployment, target)
+    written, replaced = write_rollback(ctx, deployment, target)
+    if replaced is not None:
+        # Another hand wrote its own template after the failure: it stands, no rollback over it.
+        ctx.freeze("superseded")
+        result.set_current(written)
+        result.end("failed", "superseded", "%s. The rollout had failed first: %s" % (replaced.message, outcome.message))
+        return
     back = wait_rollout(ctx, "rollback", written, capped=False)
     previous = target
     if back.view is not None and back.view.deployment is not None:
@@ -366,18 +375,25 @@ def rollback(ctx, deployment, outcome, previous):
 
 
 def write_rollback(ctx, deployment, target):
-    """The template and annotations of ``target`` back, as `kubectl rollout undo` puts them; conflicts read again."""
+    """The template and annotations of ``target`` back, as `kubectl rollout undo` puts them; conflicts read again.
+
+    Returns (the Deployment as written, None), or (as read, the ``superseded`` Outcome) when another
+    hand changed its template after this run's wait: then nothing is written over it.
+    """
     failed_revision = spec.revision_of(deployment)
     for attempt in range(ROLLBACK_ATTEMPTS):
+        replaced = superseded(deployment, ctx.template)
+        if replaced is not None:
+            return deployment, replaced
         try:
             return patch_deployment(ctx, ctx.name, record.rollback_patch(deployment, target, failed_revision),
-                                    patch_type="json")
+                                    patch_type="json"), None
         except InputError:
             if attempt == ROLLBACK_ATTEMPTS - 1:
                 raise
         # The controller's status writes move the resourceVersion too: read it again, put the same back.
         deployment = read_deployment(ctx)
-    return deployment
+    raise RolloutError("the rollback of Deployment %s/%s was not written" % (ctx.namespace, ctx.name))
 
 
 # -- a rolling update: what every strategy ends with ---------------------------------------------

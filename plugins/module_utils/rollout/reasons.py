@@ -62,6 +62,8 @@ REASONS = collections.OrderedDict([
     ("rollback_failed", _world("the rollback itself did not complete; look at once")),
     ("paused", _world("the Deployment is paused (by a person, or before this run); nothing more was written",
                       verdicts=("paused",))),
+    ("superseded", _world("another hand (kubectl, a GitOps controller, a person) changed the pod template during "
+                          "the run; its template stands and nothing more was written")),
     ("controller_stalled", _world("kube-controller-manager did not act on the Deployment; nothing more was written")),
     ("lock_lost", _world("this run lost its Lease; its canary or green was removed, nothing more was written")),
     ("lock_held", _world("another run holds the rollout Lease; nothing was written")),

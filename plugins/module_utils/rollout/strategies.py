@@ -50,7 +50,7 @@ ORIGINAL_SELECTOR = spec.ANNOTATION + "original-selector"
 HASH = "pod-template-hash"
 
 # Failures after which this run may still remove its own canary or green.
-_CLEANUP_ALLOWED = ("lock_lost", "deployment_deleted", "api_error")
+_CLEANUP_ALLOWED = ("lock_lost", "deployment_deleted", "api_error", "superseded")
 
 
 def _meta(obj):
@@ -249,6 +249,8 @@ class Canary(_Sibling):
     def drive(self, deployment, change, decision):
         ctx, result = self.ctx, self.ctx.result
         stable = deployment
+        # The stable template the canary was judged against; another one at promotion time is not ours to replace.
+        self.stable_template = (stable.get("spec") or {}).get("template")
         target = self._target()
         existing = phases.find_deployment(ctx, self.sibling_name)
         if existing is not None and _annotation(existing, spec.TARGET) != target:
@@ -308,6 +310,11 @@ class Canary(_Sibling):
     def _promote(self, change, steps):
         ctx = self.ctx
         stable = phases.read_deployment(ctx)
+        replaced = phases.superseded(stable, self.stable_template)
+        if replaced is not None:
+            ctx.result.set_current(stable)
+            self._sibling_failed(replaced, "before the promotion")
+            return
         outcome, previous = phases.roll(ctx, stable, change)
         # The canary runs the same template: it goes before a rollback, and after a good promotion.
         left = ""

@@ -240,3 +240,84 @@ def test_the_recorded_template_is_what_the_rollback_restores_even_after_a_restar
     assert recorded.image == "repo/model:v1" and recorded.revision == "1"
     result = assert_contract(world.run(image="repo/model:crash"))
     assert result["verdict"] == "rolled_back" and world.image() == "repo/model:v2"
+
+
+def another_hand_sets_the_image_after(world, seconds, image):
+    """`kubectl set image` / `kubectl rollout undo` by someone else, ``seconds`` into the run."""
+    start = world.clock.monotonic()
+    done = []
+
+    def person(now):
+        dep = world.deployment()
+        if dep is None or done or now - start < seconds:
+            return
+        dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        dep["metadata"]["generation"] += 1
+        world.api.touch(dep)
+        done.append(now)
+
+    world.controller.hooks.append(person)
+    return done
+
+
+@pytest.mark.parametrize("other", ["repo/model:v1", "repo/model:v3"])
+def test_a_template_changed_by_another_hand_mid_rollout_is_superseded_never_complete(other):
+    # The other hand's rollout completes too; it is not the one asked for, and it stands.
+    world = World(replicas=4, ready_delay=3, one_at_a_time=True)
+    done = another_hand_sets_the_image_after(world, 4, other)
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert done, "the other hand never wrote"
+    assert (result["verdict"], result["reason"], result["changed"]) == ("failed", "superseded", True), result["message"]
+    assert "changed by another hand during this run" in result["message"] and other in result["message"]
+    assert result["current"]["image"] == other and result["rolled_back_to"] is None
+    assert writes(world) == [("PATCH", "change")]
+    assert world.image() == other
+
+
+def test_scaling_during_the_rollout_is_not_another_template():
+    world = World(replicas=4, ready_delay=3, one_at_a_time=True)
+    start = world.clock.monotonic()
+
+    def hpa(now):
+        dep = world.deployment()
+        if now - start > 4 and dep["spec"]["replicas"] == 4:
+            dep["spec"]["replicas"] = 5
+            dep["metadata"]["generation"] += 1
+            world.api.touch(dep)
+
+    world.controller.hooks.append(hpa)
+    result = assert_contract(world.run(image="repo/model:v2"))
+    assert (result["verdict"], result["reason"]) == ("complete", "complete"), result["message"]
+    assert world.deployment()["spec"]["replicas"] == 5
+
+
+def test_a_rollback_is_not_written_over_a_template_another_hand_put_after_the_failure():
+    # The bad template fails; just before the rollback write lands, someone ships v3: the write
+    # meets a moved resourceVersion (409), the run reads again and must leave v3 serving.
+    world = World()
+    enter = world.api._enter
+    shipped = []
+
+    def ship_v3_first(method, path, body=None):
+        if method == "PATCH" and world.api.phase == "rollback" and path.endswith("/deployments/llm") and not shipped:
+            shipped.append(path)
+            _set_image(world, "repo/model:v3")
+            world.api.requests += 1
+            raise KubeError("the object has been modified; please apply your changes to the latest version", status=409)
+        return enter(method, path, body)
+
+    world.api._enter = ship_v3_first
+    result = assert_contract(world.run(image="repo/model:crash"))
+    assert shipped
+    assert (result["verdict"], result["reason"]) == ("failed", "superseded"), result["message"]
+    assert "The rollout had failed first" in result["message"] and "CrashLoopBackOff" in result["message"]
+    assert result["current"]["image"] == "repo/model:v3" and result["rolled_back_to"] is None
+    assert world.image() == "repo/model:v3"
+    assert writes(world) == [("PATCH", "change")]
+
+
+def _set_image(world, image):
+    dep = world.deployment()
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    dep["metadata"]["generation"] += 1
+    world.api.touch(dep)

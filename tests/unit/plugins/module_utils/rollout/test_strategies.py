@@ -151,3 +151,28 @@ def test_a_failed_green_lands_in_the_rollout_duration():
     assert result["verdict"] == "rolled_back"
     assert result["durations"]["rollout"] > 0
     assert parts_of(result) == result["durations"]["total"]
+
+
+def test_a_stable_template_changed_by_another_hand_during_the_canary_is_not_promoted_over():
+    world = World(replicas=4)
+    start = world.clock.monotonic()
+    shipped = []
+
+    def hotfix(now):
+        dep = world.api.obj("deployments", "serving", "llm")
+        if not shipped and now - start > 3:
+            dep["spec"]["template"]["spec"]["containers"][0]["image"] = "repo/model:v1-hotfix"
+            dep["metadata"]["generation"] += 1
+            world.api.touch(dep)
+            shipped.append(now)
+
+    world.controller.hooks.append(hotfix)
+    result = assert_contract(world.run(image="repo/model:v2", strategy="canary", canary_steps=[25, 50],
+                                       canary_pause_seconds=10))
+    assert shipped
+    assert (result["verdict"], result["reason"]) == ("failed", "superseded"), result["message"]
+    assert result["message"].startswith("before the promotion: the pod template of Deployment serving/llm")
+    assert "llm-canary removed" in result["message"]
+    assert world.api.obj("deployments", "serving", "llm-canary") is None
+    assert world.image() == "repo/model:v1-hotfix"
+    assert stable_writes(world) == []
