@@ -162,6 +162,10 @@ def test_a_deployment_deleted_mid_wait_ends_deployment_deleted(tg, k8s, namespac
     assert "deleted" in result["message"]
 
 
+def _annotations_but_revision(d):
+    return dict((k, v) for k, v in d.metadata.annotations.items() if k != "deployment.kubernetes.io/revision")
+
+
 @pytest.mark.parametrize("hand", ["undo", "set-image"])
 def test_another_hand_changing_the_template_mid_rollout_is_superseded_and_its_template_stands(
         tg, k8s, namespace, hand):
@@ -188,10 +192,8 @@ def test_another_hand_changing_the_template_mid_rollout_is_superseded_and_its_te
     after = _dep(k8s, namespace)
     assert after.metadata.generation == written.metadata.generation
     assert after.spec.template.to_dict() == written.spec.template.to_dict()
-    # (the controller numbers the revision it rolls out; every other annotation is as the other hand left it)
-    def others(d):
-        return dict((k, v) for k, v in d.metadata.annotations.items() if k != "deployment.kubernetes.io/revision")
-    assert others(after) == others(written)
+    # The controller numbers the revision it rolls out; every other annotation is as the other hand left it.
+    assert _annotations_but_revision(after) == _annotations_but_revision(written)
     assert not k8s.coordination.list_namespaced_lease(namespace).items
 
 

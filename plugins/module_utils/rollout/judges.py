@@ -72,12 +72,12 @@ def superseded(deployment, template):
         return None
     meta = _meta(deployment)
     images = ", ".join(c.get("image") or "?" for c in (template_of(deployment) or {}).get("spec", {}).get("containers") or [])
-    return Outcome(False, "superseded", (
-        "the pod template of Deployment %s was changed by another hand during this run (now generation %s, "
-        "image %s); that template stands: nothing more was written and nothing was rolled back over it. "
-        "Find who changed it (kubectl get deployment %s -n %s --show-managed-fields), then run this task again "
-        "if the change is still wanted" % (_name(deployment), meta.get("generation"), images or "?",
-                                            meta.get("name"), meta.get("namespace"))))
+    message = ("the pod template of Deployment %s was changed by another hand during this run (now generation %s, "
+               "image %s); that template stands: nothing more was written and nothing was rolled back over it. "
+               "Find who changed it (kubectl get deployment %s -n %s --show-managed-fields), then run this task "
+               "again if the change is still wanted")
+    return Outcome(False, "superseded", message % (_name(deployment), meta.get("generation"), images or "?",
+                                                   meta.get("name"), meta.get("namespace")))
 
 
 def replica_failure(deployment):
