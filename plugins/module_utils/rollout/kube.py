@@ -141,6 +141,8 @@ class KubeApi:
         resp, sent = self._send(method, url, payload, content_type, timeout)
         resigned = resp.status == 401 and self._resign_after_401(sent)
         if resigned:
+            # Read the refusal out first: a connection given back with its body unread breaks the next request on it.
+            resp.data  # noqa: B018 pylint: disable=pointless-statement
             resp.release_conn()
             resp, sent = self._send(method, url, payload, content_type, timeout)
         if not 200 <= resp.status <= 299:

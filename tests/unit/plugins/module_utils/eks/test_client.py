@@ -125,6 +125,9 @@ class RefusingServer:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            # Keep-alive, as kube-apiserver: the request sent again goes on the connection of the refused one.
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self):  # noqa: N802 (the http.server name)
                 token = self.headers.get("Authorization")
                 outer.seen.append(token)
@@ -143,7 +146,7 @@ class RefusingServer:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = "http://127.0.0.1:%d" % self.server.server_port
 
