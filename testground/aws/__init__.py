@@ -109,7 +109,10 @@ class AwsEmulator:
                                               for c in clusters))
 
     def eks_authenticator_config(self, cluster_id, lifetime_seconds=None):
-        """What the test ground's EKS token webhook needs to verify tokens signed with this emulator's key."""
+        """What the test ground's EKS token webhook needs to verify tokens signed with this emulator's key.
+
+        ``cluster_id`` None: each test-ground cluster's own name (``Cluster(eks=...)``).
+        """
         config = {
             "cluster_id": cluster_id,
             "sts_endpoint": self.url,
