@@ -91,7 +91,8 @@ def renewal_may_recover(exc):
 
     Besides transient errors: an apiserver that has just started (a restart, an upgrade) answers 401 and
     403 until its token webhook and RBAC caches are up. The Lease is ours until the deadline either way,
-    and client-go's leader election retries every failed renewal until then.
+    and client-go's leader election retries every failed renewal until then. The permissions a run needs
+    are in docs/rbac.md.
     """
     return transient(exc) or exc.status in (401, 403)
 
