@@ -82,7 +82,7 @@ def _query(url, sts_endpoint):
     if (parts.scheme, parts.netloc) != (want.scheme, want.netloc) or parts.path not in ("", "/") or parts.fragment:
         raise Rejected("the presigned request is not for the STS endpoint in use (%s://%s/)" % (want.scheme, want.netloc))
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    names = [k for k, _ in pairs]
+    names = [pair[0] for pair in pairs]
     if len(set(names)) != len(names):
         raise Rejected("a query parameter of the presigned request is repeated")
     unknown = sorted(set(names) - ALLOWED_PARAMS)

@@ -134,7 +134,11 @@ def test_the_apiserver_takes_only_valid_unexpired_eks_tokens_for_its_own_cluster
     # kube-apiserver keeps an accepted token for 10 s without asking again (its own success cache), so
     # expiry is shown with a token it has not seen: one signed in a later second than ``good``.
     a.eks_settings(lifetime_seconds=0)  # every token is older than no time at all
-    late = wait_for(lambda: (lambda t: t != good and t)(sign(aws_emulator, "eks-a")), 10, "a token of a later second")
+    def later_token():
+        token = sign(aws_emulator, "eks-a")
+        return token if token != good else None
+
+    late = wait_for(later_token, 10, "a token of a later second")
     assert whoami(a, late)[0] == 401
 
     assert reviews_of(a, good)["accepted"] >= 1 and reviews_of(a, good)["rejected"] == 0
@@ -168,8 +172,8 @@ def test_model_rollout_with_eks_keeps_its_rollout_across_token_expiries_and_watc
 
     def renewed(count):
         tokens = cluster.eks_reviews()["tokens"].values()
-        refused_after_use = [t for t in tokens if t["accepted"] and any(r.startswith("the token expired")
-                                                                         for r in t["reasons"])]
+        refused_after_use = [t for t in tokens
+                             if t["accepted"] and any(r.startswith("the token expired") for r in t["reasons"])]
         return len(refused_after_use) >= count or run.proc.poll() is not None
 
     # The new pods are held not Ready: the run waits, renewing its Lease, until the webhook has refused

@@ -2,6 +2,8 @@
 
 import datetime
 
+import pytest
+
 from ansible_collections.modelops.serving.plugins.module_utils.eks.client import REFRESH_MARGIN, TokenRenewer
 
 T0 = datetime.datetime(2026, 11, 25, 9, 0, tzinfo=datetime.timezone.utc)
@@ -200,11 +202,9 @@ def test_a_fresh_token_refused_too_is_the_answer_never_a_loop():
     try:
         renewer = _renewer(["k8s-aws-v1.second", "k8s-aws-v1.third"])
         api = _kube_api(server.url, renewer)
-        try:
+        with pytest.raises(KubeError) as refused:
             api.get("/api/v1/namespaces")
-            raise AssertionError("a refused token must fail the request")
-        except KubeError as exc:
-            error = exc
+        error = refused.value
     finally:
         server.close()
     assert server.seen == ["Bearer k8s-aws-v1.first", "Bearer k8s-aws-v1.second"]
@@ -220,11 +220,9 @@ def test_a_401_to_a_credential_we_did_not_sign_is_not_retried():
     server = RefusingServer(lambda token: True)
     try:
         api = _kube_api(server.url, token="sa-token")
-        try:
+        with pytest.raises(KubeError) as refused:
             api.get("/api/v1/namespaces")
-            raise AssertionError("a refused token must fail the request")
-        except KubeError as exc:
-            error = exc
+        error = refused.value
     finally:
         server.close()
     assert server.seen == ["Bearer sa-token"]
@@ -245,11 +243,9 @@ def test_a_token_that_cannot_be_signed_after_a_401_is_a_401_saying_why():
         renewer = TokenRenewer({"cluster_name": "prod"}, "k8s-aws-v1.first", now + datetime.timedelta(minutes=14),
                                sign=sign)
         api = _kube_api(server.url, renewer)
-        try:
+        with pytest.raises(KubeError) as refused:
             api.get("/api/v1/namespaces")
-            raise AssertionError("a refused token must fail the request")
-        except KubeError as exc:
-            error = exc
+        error = refused.value
     finally:
         server.close()
     assert server.seen == ["Bearer k8s-aws-v1.first"]
