@@ -134,6 +134,7 @@ def test_the_apiserver_takes_only_valid_unexpired_eks_tokens_for_its_own_cluster
     # kube-apiserver keeps an accepted token for 10 s without asking again (its own success cache), so
     # expiry is shown with a token it has not seen: one signed in a later second than ``good``.
     a.eks_settings(lifetime_seconds=0)  # every token is older than no time at all
+
     def later_token():
         token = sign(aws_emulator, "eks-a")
         return token if token != good else None
