@@ -10,6 +10,12 @@
 
 Every command takes --state-dir DIR to keep a fleet of its own there (molecule does), instead of
 the checkout's shared one. start --json prints the fleet's state as JSON instead of shell lines.
+
+start --eks also starts the AWS emulator, has every cluster's apiserver authenticate bearer tokens
+through the EKS token webhook (testground/eks_authenticator.py; --eks-token-lifetime SECONDS, EKS's
+900 by default) and creates one EKS cluster per test-ground cluster in the emulator, pointing at it
+(tags app=model-serving, rollout-wave 1 for the first cluster and 2 for the others); the output
+then also exports the AWS_* variables that point clients at the emulator (docs/testing.md).
 """
 
 import argparse
@@ -73,8 +79,10 @@ def _shape(args):
 def cmd_supervise(args):
     """Foreground: start the fleet, publish its state, hold it until signalled."""
     workdir = os.path.join(args.state_dir, "fleet") if args.state_dir else None
+    emulator = _start_emulator(args) if args.eks else None
+    eks = emulator.eks_authenticator_config(None, lifetime_seconds=args.eks_token_lifetime) if emulator else None
     fleet = cluster.Fleet(_names(args), workdir=workdir, cpu_nodes=args.cpu_nodes, gpu_nodes=args.gpu_nodes,
-                          gpus_per_node=args.gpus_per_node)
+                          gpus_per_node=args.gpus_per_node, eks=eks)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
@@ -83,6 +91,11 @@ def cmd_supervise(args):
         fleet.start()
         state = fleet.describe()
         state["supervisor_pid"] = os.getpid()
+        if emulator:
+            emulator.create_eks_clusters(fleet.clusters, tags=dict(
+                (c.eks_cluster_id, {"app": "model-serving", "rollout-wave": "1" if i == 0 else "2"})
+                for i, c in enumerate(fleet.clusters)))
+            state["aws"] = {"url": emulator.url, "environ": emulator.environ()}
         with open(path + ".tmp", "w") as f:
             json.dump(state, f, indent=2)
         os.replace(path + ".tmp", path)
@@ -90,11 +103,21 @@ def cmd_supervise(args):
             time.sleep(0.5)
     finally:
         fleet.stop()
+        if emulator:
+            emulator.stop()
         try:
             os.unlink(path)
         except OSError:
             pass
     return 0
+
+
+def _start_emulator(args):
+    from testground.aws import AwsEmulator
+
+    workdir = os.path.join(_state_dir(args), "aws-emulator")
+    os.makedirs(workdir, exist_ok=True)
+    return AwsEmulator(workdir=workdir).start()
 
 
 def _print_started(args, state):
@@ -106,6 +129,11 @@ def _print_started(args, state):
         print("# cluster %-6s context %-6s %s  (ready in %.1fs)"
               % (c["name"], c["context"], c["server"], c["ready_seconds"] or 0))
     print("export KUBECONFIG=%s" % shlex.quote(state["kubeconfig"]))
+    if state.get("aws"):
+        print("# AWS emulator on %s with an EKS cluster per test-ground cluster (its test credentials below)"
+              % state["aws"]["url"])
+        for key, value in sorted(state["aws"]["environ"].items()):
+            print("export %s=%s" % (key, shlex.quote(value)))
 
 
 def cmd_start(args):
@@ -123,6 +151,8 @@ def cmd_start(args):
         os.unlink(path)
     log = os.path.join(_state_dir(args), "supervisor.log")
     argv = [sys.executable, "-m", "testground", "supervise", "--names", ",".join(_names(args))] + _shape(args)
+    if args.eks:
+        argv += ["--eks", "--eks-token-lifetime", str(args.eks_token_lifetime)]
     if args.state_dir:
         argv += ["--state-dir", _state_dir(args)]
     with open(log, "ab") as out:
@@ -191,6 +221,10 @@ def main(argv=None):
         p.add_argument("--gpus-per-node", type=int, default=1)
         p.add_argument("--json", action="store_true", help="print the fleet's state as JSON")
         p.add_argument("--timeout", type=float, default=180, help="seconds to wait for the clusters")
+        p.add_argument("--eks", action="store_true",
+                       help="EKS token authentication and the AWS emulator's EKS clusters pointing at the clusters")
+        p.add_argument("--eks-token-lifetime", type=float, default=900,
+                       help="seconds an EKS token is accepted after it was signed (EKS: 900)")
         p.set_defaults(func=func)
     for name, func in (("stop", cmd_stop), ("status", cmd_status), ("kubeconfig", cmd_kubeconfig)):
         sub.add_parser(name).set_defaults(func=func)

@@ -97,6 +97,8 @@ def make_pki(directory, service_ip="10.96.0.1"):
     issue("kubelet", _name("kwok-kubelet"), sans=("127.0.0.1", "localhost"), usages=serving)
     # The admission webhook the apiserver calls on loopback (testground/admission.py).
     issue("admission", _name("testground-admission"), sans=("127.0.0.1",), usages=serving)
+    # The EKS token webhook the apiserver asks about bearer tokens (testground/eks_authenticator.py).
+    issue("eks-authenticator", _name("testground-eks-authenticator"), sans=("127.0.0.1",), usages=serving)
     issue("admin", _name("testground-admin", "system:masters"), usages=client)
     # The apiserver talks to kwok's kubelet-like server as a client.
     issue("apiserver-kubelet-client", _name("kube-apiserver-kubelet-client", "system:masters"), usages=client)

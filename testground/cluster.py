@@ -48,8 +48,10 @@ def run_root():
 class Cluster:
     """One test-ground cluster. Use ``Fleet`` to start several at once."""
 
-    def __init__(self, name, workdir=None, cpu_nodes=2, gpu_nodes=1, gpus_per_node=1, bin_dir=None):
+    def __init__(self, name, workdir=None, cpu_nodes=2, gpu_nodes=1, gpus_per_node=1, bin_dir=None, eks=None):
         self.name = name
+        # The EKS token webhook's settings (testground/eks_authenticator.py), or None for no webhook.
+        self.eks = dict(eks, cluster_id=eks.get("cluster_id") or name) if eks else None
         self.bin_dir = bin_dir or build.bin_dir()
         self.workdir = workdir or tempfile.mkdtemp(prefix=name + "-", dir=run_root())
         self.log_dir = os.path.join(self.workdir, "logs")
@@ -72,7 +74,7 @@ class Cluster:
     def take_new_ports(self):
         for port in self.ports.values():
             release_port(port)
-        self.ports = {k: free_port() for k in self.PORT_NAMES}
+        self.ports = {k: free_port() for k in self.PORT_NAMES + (("eks_authn",) if self.eks else ())}
 
     def lost_a_port(self):
         """Whether a component died because something else bound its port first."""
@@ -88,6 +90,16 @@ class Cluster:
     def context(self):
         return self.name
 
+    @property
+    def eks_cluster_id(self):
+        """The EKS cluster name tokens must be signed for (the webhook's cluster), or None."""
+        return self.eks["cluster_id"] if self.eks else None
+
+    def ca_data(self):
+        """The cluster CA as EKS's DescribeCluster returns one: base64 of the PEM."""
+        with open(self.pki["ca_crt"], "rb") as f:
+            return base64.b64encode(f.read()).decode()
+
     def _bin(self, name):
         return os.path.join(self.bin_dir, name)
 
@@ -96,6 +108,8 @@ class Cluster:
         self.started_at = time.monotonic()
         self.pki = certs.make_pki(os.path.join(self.workdir, "pki"))
         self._write_kubeconfig()
+        if self.eks:
+            self._write_eks_authenticator_files()
         write_cri_log(self.pod_log, ["model server starting", "loading model weights", "model loaded, serving on :8080"])
 
     def start_etcd(self):
@@ -149,8 +163,76 @@ class Cluster:
                 "--kubelet-client-key=" + k["apiserver-kubelet-client_key"],
                 "--profiling=false",
                 "--v=1",
-            ],
+            ] + self._token_webhook_flags(),
         )
+
+    def _token_webhook_flags(self):
+        if not self.eks:
+            return []
+        # No webhook cache: a token is reviewed again whenever the apiserver's own success cache (10 s,
+        # not a flag) has let it go, so an expired token is refused at the first review after its expiry.
+        return ["--authentication-token-webhook-config-file=" + self._eks_path("webhook-kubeconfig"),
+                "--authentication-token-webhook-cache-ttl=0s",
+                "--authentication-token-webhook-version=v1"]
+
+    def _eks_path(self, what):
+        return os.path.join(self.workdir, "eks-authenticator-" + what)
+
+    def _write_eks_authenticator_files(self):
+        from testground import eks_authenticator
+
+        config = dict(self.eks)
+        config.setdefault("access_entries", dict((arn, [eks_authenticator.ADMIN_GROUP])
+                                                 for arn in set(k["arn"] for k in config["access_keys"].values())))
+        with open(self._eks_path("config"), "w") as f:
+            json.dump(config, f)
+        os.chmod(self._eks_path("config"), 0o600)
+        with open(self._eks_path("webhook-kubeconfig"), "w") as f:
+            yaml.safe_dump(eks_authenticator.apiserver_kubeconfig(self.ports["eks_authn"], self.pki["ca_crt"]), f)
+
+    def start_eks_authenticator(self):
+        if not self.eks:
+            return
+        self._start("eks-authenticator",
+                    [sys.executable, "-m", "testground.eks_authenticator", "--port", str(self.ports["eks_authn"]),
+                     "--cert", self.pki["eks-authenticator_crt"], "--key", self.pki["eks-authenticator_key"],
+                     "--config", self._eks_path("config")],
+                    env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+
+    def wait_eks_authenticator(self, timeout=30):
+        if self.eks:
+            self._wait("EKS token webhook", lambda: self._get("/", port=self.ports["eks_authn"], auth=False) == 200,
+                       timeout)
+
+    def install_access_entries(self):
+        """RBAC for the webhook's groups: an access entry with AmazonEKSClusterAdminPolicy is cluster-admin."""
+        if not self.eks:
+            return
+        from testground import eks_authenticator
+
+        self.kubectl("create", "clusterrolebinding", "eks-access-entry-cluster-admins", "--clusterrole=cluster-admin",
+                     "--group=" + eks_authenticator.ADMIN_GROUP)
+
+    # -- the EKS token webhook's record and settings ----------------------------------------------
+    def eks_reviews(self):
+        """The webhook's record: {tokens: {digest: {accepted, rejected, reasons, signed_at}}, reviews: [...]}."""
+        return json.loads(self._get("/reviews", port=self.ports["eks_authn"], auth=False, body=True))
+
+    def eks_settings(self, **changes):
+        """Change the webhook's lifetime_seconds / skew_seconds; returns the settings in force."""
+        if changes:
+            return self._post_json("/settings", changes)
+        return json.loads(self._get("/settings", port=self.ports["eks_authn"], auth=False, body=True))
+
+    def eks_reset(self):
+        return self._post_json("/reset", {})
+
+    def _post_json(self, path, body):
+        req = urllib.request.Request("https://127.0.0.1:%d%s" % (self.ports["eks_authn"], path),
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self._ssl(auth=False, verify=True), timeout=10) as resp:
+            return json.loads(resp.read())
 
     def wait_apiserver(self, timeout=60):
         self._wait("kube-apiserver", lambda: self._get("/readyz") == 200, timeout)
@@ -306,7 +388,8 @@ class Cluster:
         return self
 
     def stop(self):
-        for name in ("admission", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+        for name in ("admission", "kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver",
+                     "eks-authenticator", "etcd"):
             comp = self.components.get(name)
             if comp:
                 comp.stop()
@@ -374,6 +457,8 @@ class Cluster:
             "logs": {n: c.log_path for n, c in self.components.items()},
             "pids": {n: c.proc.pid for n, c in self.components.items() if c.alive()},
             "ready_seconds": self.ready_seconds,
+            "eks": ({"cluster_name": self.eks_cluster_id, "webhook": "https://127.0.0.1:%d" % self.ports["eks_authn"],
+                     "lifetime_seconds": self.eks.get("lifetime_seconds")} if self.eks else None),
         }
 
     # -- helpers --------------------------------------------------------------------------------
@@ -397,10 +482,12 @@ class Cluster:
         logs = "\n".join("--- %s (%s)\n%s" % (c.name, c.log_path, c.tail(10)) for c in self.components.values())
         raise TestgroundError("%s not ready after %ss (last error: %s)\n%s" % (what, timeout, last, logs))
 
-    def _ssl(self, auth=True):
+    def _ssl(self, auth=True, verify=False):
         ctx = ssl.create_default_context(cafile=self.pki["ca_crt"])
         if auth:
             ctx.load_cert_chain(self.pki["admin_crt"], self.pki["admin_key"])
+        elif verify:
+            pass  # a server with a certificate of the cluster's CA (the EKS token webhook)
         else:
             # kube-scheduler serves /healthz with a self-signed certificate of its own.
             ctx.check_hostname = False
@@ -410,7 +497,7 @@ class Cluster:
     def _get(self, path, port=None, auth=True, body=False):
         url = "https://127.0.0.1:%d%s" % (port or self.ports["apiserver"], path)
         try:
-            with urllib.request.urlopen(url, context=self._ssl(auth), timeout=2) as resp:
+            with urllib.request.urlopen(url, context=self._ssl(auth), timeout=10 if body else 2) as resp:
                 return resp.read().decode() if body else resp.status
         except urllib.error.HTTPError as exc:
             return exc.code
@@ -503,8 +590,10 @@ class Fleet:
         for c in clusters:
             c.prepare()
             c.start_etcd()
+            c.start_eks_authenticator()
         for c in clusters:
             c.wait_etcd()
+            c.wait_eks_authenticator()
             c.start_apiserver()
         for c in clusters:
             c.wait_apiserver()
@@ -514,6 +603,7 @@ class Fleet:
         for c in clusters:
             c.wait_ready()
             c.install_default_logs()
+            c.install_access_entries()
 
     def start(self):
         self.start_clusters(self.clusters)

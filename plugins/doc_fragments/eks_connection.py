@@ -18,6 +18,11 @@ options:
       - Connect to an EKS cluster by name instead of a kubeconfig. The module describes the cluster and signs
         its own bearer token with boto3 (as C(aws eks get-token) does; no aws CLI needed), and signs a new one
         before the old expires, so waits longer than the 15 minute token lifetime keep working.
+      - When the cluster answers a request with 401 Unauthorized although the token should still be valid (the
+        server's clock or token lifetime is not the module's), the module signs a fresh token and sends that
+        request once more, as kubectl's exec credential plugins do. A fresh token refused too ends the run with
+        C(reason=api_error), naming the likely causes (credentials, cluster name, access entry); it is never
+        retried in a loop.
       - AWS credentials come from these options, or the usual C(AWS_*) environment variables, profiles and
         instance roles; the CloudWatch gate of model_rollout takes the same options and retries the same way.
     type: dict

@@ -21,6 +21,9 @@ ACCESS_KEY = "AKIAMODELOPSTEST0001"
 SECRET_KEY = "modelops-serving-test-secret-key-00000001"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+# The IAM user the emulator's access key belongs to, as the test ground's EKS token webhook names it.
+PRINCIPAL_ARN = "arn:aws:iam::%s:user/modelops-deployer" % ACCOUNT
+EKS_ROLE_ARN = "arn:aws:iam::%s:role/eks-cluster" % ACCOUNT
 
 
 class AwsEmulator:
@@ -87,6 +90,37 @@ class AwsEmulator:
     def endpoint_events(self, since=0.0):
         """Every SageMaker endpoint status change after wall time ``since``: {t, endpoint, status, config}."""
         return self._get("/testground-api/sagemaker/events?since=%f" % since)["events"]
+
+    def assign_eks_endpoints(self, assignments):
+        """Give EKS clusters a test-ground endpoint and CA: {name: {endpoint, ca_data[, region]}} (aws/eks.py)."""
+        return self._post("/testground-api/eks/endpoints", assignments)
+
+    def create_eks_clusters(self, clusters, region=REGION, tags=None):
+        """An EKS cluster in the emulator for each test-ground cluster, its endpoint and CA those of that cluster.
+
+        ``clusters``: test-ground ``Cluster`` objects (their ``eks_cluster_id`` names the EKS cluster);
+        ``tags``: {name: tags}. Created with CreateCluster as provisioning would, then assigned.
+        """
+        eks = self.client("eks", region)
+        for c in clusters:
+            eks.create_cluster(name=c.eks_cluster_id, roleArn=EKS_ROLE_ARN, resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+                               tags=(tags or {}).get(c.eks_cluster_id) or {})
+        return self.assign_eks_endpoints(dict((c.eks_cluster_id, dict(endpoint=c.server, ca_data=c.ca_data(), region=region))
+                                              for c in clusters))
+
+    def eks_authenticator_config(self, cluster_id, lifetime_seconds=None):
+        """What the test ground's EKS token webhook needs to verify tokens signed with this emulator's key.
+
+        ``cluster_id`` None: each test-ground cluster's own name (``Cluster(eks=...)``).
+        """
+        config = {
+            "cluster_id": cluster_id,
+            "sts_endpoint": self.url,
+            "access_keys": {ACCESS_KEY: {"secret_key": SECRET_KEY, "arn": PRINCIPAL_ARN}},
+        }
+        if lifetime_seconds is not None:
+            config["lifetime_seconds"] = lifetime_seconds
+        return config
 
     def writes(self, since=0):
         return [e for e in self.requests(since)[0] if e["write"]]

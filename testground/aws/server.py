@@ -14,6 +14,8 @@ Control paths beside moto's ``/moto-api/``:
   GET  /testground-api/sagemaker/settings  step durations and failure switches
   POST /testground-api/sagemaker/settings  change some of them (JSON object)
   GET  /testground-api/sagemaker/events?since=T   every endpoint status change after wall time T
+  POST /testground-api/eks/endpoints       give EKS clusters a test-ground API endpoint and CA
+                                           (``testground.aws.eks``)
 """
 
 import argparse
@@ -100,9 +102,10 @@ class RequestLog:
 class Emulator:
     """WSGI application: the control paths, the request log, then moto."""
 
-    def __init__(self, moto_app, sagemaker):
+    def __init__(self, moto_app, sagemaker, eks):
         self.moto_app = moto_app
         self.sagemaker = sagemaker
+        self.eks = eks
         self.log = RequestLog()
 
     def __call__(self, environ, start_response):
@@ -112,6 +115,7 @@ class Emulator:
         if path.startswith("/moto-api/") or path == "/favicon.ico":
             if path == "/moto-api/reset":
                 self.sagemaker.reset()
+                self.eks.reset()
                 self.log.clear()
             return self.moto_app(environ, start_response)
         body = _body(environ)
@@ -141,6 +145,7 @@ class Emulator:
                 from moto.moto_api._internal import moto_api_backend
                 moto_api_backend.reset()
                 self.sagemaker.reset()
+                self.eks.reset()
                 self.log.clear()
                 return _json(start_response, {"reset": True})
             if what == "sagemaker/settings":
@@ -152,6 +157,8 @@ class Emulator:
                 since = float((parse_qs(environ.get("QUERY_STRING", "")).get("since") or ["0"])[0])
                 events = [e for e in self.sagemaker.DEPLOYMENTS.events if e["t"] > since]
                 return _json(start_response, {"events": events})
+            if what == "eks/endpoints" and method == "POST":
+                return _json(start_response, self.eks.assign(json.loads(_body(environ) or b"{}")))
             if what == "health":
                 return _json(start_response, {"ok": True})
         except ValueError as exc:
@@ -162,10 +169,11 @@ class Emulator:
 def build_app():
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from testground.aws import sagemaker
+    from testground.aws import eks, sagemaker
 
     sagemaker.install()
-    return Emulator(DomainDispatcherApplication(create_backend_app), sagemaker)
+    eks.install()
+    return Emulator(DomainDispatcherApplication(create_backend_app), sagemaker, eks)
 
 
 def main(argv=None):

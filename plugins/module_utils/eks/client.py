@@ -8,6 +8,12 @@ take longer. The client's configuration gets a refresh hook: every request
 (each list, and each watch as it reconnects) asks for the token, and the hook
 signs a new one shortly before the old one expires. An open watch stream is
 not cut when its token expires; EKS checks the token when a request starts.
+
+That schedule is the client's guess of the server's lifetime. When the server
+refuses a token before then (401: a clock ahead of ours, a shorter lifetime,
+a revoked session), the request that got the 401 has a fresh token signed and
+is sent once more, as client-go's exec credential plugins do; a second 401
+for the same request is the answer (``KubeApi.call``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -45,14 +51,33 @@ class TokenRenewer:
         self.sign = sign or (lambda: eks_token.get_token(eks_args, eks_args["cluster_name"]))
         self.now = now or _utcnow
         self.renewals = 0
+        # Renewals because the server refused a token (401), a subset of ``renewals``.
+        self.resigned = 0
         self._lock = threading.Lock()
 
     def __call__(self, configuration):
         with self._lock:
             if self.now() >= self.expires_at - REFRESH_MARGIN:
-                self.token, self.expires_at = self.sign()
-                self.renewals += 1
+                self._sign()
             configuration.api_key["authorization"] = self.token
+
+    def _sign(self):
+        self.token, self.expires_at = self.sign()
+        self.renewals += 1
+
+    def refused(self, sent):
+        """The server answered 401 to a request that carried ``sent`` ("Bearer <token>"): sign anew.
+
+        Returns whether sending the request again can help: a new token was signed now, or another
+        request had already replaced the refused one. Requests refused together sign once.
+        """
+        if not sent:
+            return False
+        with self._lock:
+            if sent.split(" ", 1)[-1] == self.token:
+                self._sign()
+                self.resigned += 1
+            return True
 
 
 def eks_api_client(eks_args):

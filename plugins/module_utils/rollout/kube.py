@@ -35,6 +35,8 @@ class KubeError(Exception):
         self.status = status
         self.reason = reason
         self.body = body
+        # A 401 that came back also for a freshly signed EKS token (KubeApi.call).
+        self.resigned = False
 
     @property
     def not_found(self):
@@ -61,6 +63,11 @@ def explain(error, host):
     """One sentence a user can act on, for errors that are about access, not about the object."""
     if error.status == 0:
         return "cannot reach the Kubernetes API at %s: %s" % (host, error)
+    if error.status == 401 and getattr(error, "resigned", False):
+        return ("the Kubernetes API at %s rejected the EKS token (401 Unauthorized), also a freshly signed one: "
+                "check that the AWS credentials (access key and secret key) are right, that cluster_name names "
+                "this cluster, and that the IAM principal has an access entry (or aws-auth mapping) on it (%s)"
+                % (host, error))
     if error.status == 401:
         return "the Kubernetes API at %s rejected the credentials (401 Unauthorized): check the token, " \
                "client certificate or kubeconfig user" % host
@@ -90,6 +97,8 @@ class KubeApi:
         self.api_client = api_client
         self.field_manager = field_manager
         self.requests = 0
+        # An EKS TokenRenewer (eks/client.py) when the client signs its own tokens, else None.
+        self.token_renewer = None
 
     @property
     def host(self):
@@ -129,16 +138,19 @@ class KubeApi:
             timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         else:
             timeout = urllib3.Timeout(connect=min(timeout, 10), read=timeout)
-        try:
-            resp = self.api_client.rest_client.pool_manager.request(
-                method, url, body=payload, headers=self._headers(content_type), timeout=timeout,
-                preload_content=False, retries=False)
-        except CONNECTION_ERRORS as exc:
-            raise KubeError(str(exc) or exc.__class__.__name__)
+        resp, sent = self._send(method, url, payload, content_type, timeout)
+        resigned = resp.status == 401 and self._resign_after_401(sent)
+        if resigned:
+            # Read the refusal out first: a connection given back with its body unread breaks the next request on it.
+            resp.data  # noqa: B018 pylint: disable=pointless-statement
+            resp.release_conn()
+            resp, sent = self._send(method, url, payload, content_type, timeout)
         if not 200 <= resp.status <= 299:
             data = resp.data
             resp.release_conn()
-            raise KubeError(_body_message(data, resp.reason), status=resp.status, reason=resp.reason, body=data)
+            error = KubeError(_body_message(data, resp.reason), status=resp.status, reason=resp.reason, body=data)
+            error.resigned = resigned
+            raise error
         if stream:
             return resp
         try:
@@ -148,6 +160,31 @@ class KubeApi:
         finally:
             resp.release_conn()
         return json.loads(data) if data else {}
+
+    def _send(self, method, url, payload, content_type, timeout):
+        """(response, the Authorization header it carried)."""
+        headers = self._headers(content_type)
+        try:
+            resp = self.api_client.rest_client.pool_manager.request(
+                method, url, body=payload, headers=headers, timeout=timeout, preload_content=False, retries=False)
+        except CONNECTION_ERRORS as exc:
+            raise KubeError(str(exc) or exc.__class__.__name__)
+        return resp, headers.get("Authorization")
+
+    def _resign_after_401(self, sent):
+        """Whether a request refused with 401 goes once more: only with a freshly signed EKS token.
+
+        A token of our own signing can be refused before the time we expected (the server's clock or
+        lifetime is not ours); any other credential would be refused again, so it is not retried.
+        """
+        if self.token_renewer is None:
+            return False
+        try:
+            return self.token_renewer.refused(sent)
+        except Exception as exc:  # signing asks AWS; when that fails the 401 stands, and says why
+            error = KubeError("no new token could be signed: %s" % exc, status=401, reason="Unauthorized")
+            error.resigned = True
+            raise error
 
     def get(self, path, query=None):
         return self.call("GET", path, query=query)

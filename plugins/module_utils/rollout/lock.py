@@ -86,6 +86,17 @@ def transient(exc):
     return exc.status in (0, 429, 500, 502, 503, 504)
 
 
+def renewal_may_recover(exc):
+    """Whether a failed renewal is worth trying again within the renew deadline.
+
+    Besides transient errors: an apiserver that has just started (a restart, an upgrade) answers 401 and
+    403 until its token webhook and RBAC caches are up. The Lease is ours until the deadline either way,
+    and client-go's leader election retries every failed renewal until then. The permissions a run needs
+    are in docs/rbac.md.
+    """
+    return transient(exc) or exc.status in (401, 403)
+
+
 class RolloutLock:
     def __init__(self, api, namespace, deployment, clock, identity=None, ttl_seconds=120, progress=None):
         self.api = api
@@ -270,7 +281,7 @@ class RolloutLock:
                            % (self.namespace, self.name, holder))
         self.failures += 1
         self.last_error = exc
-        if not transient(exc):
+        if not renewal_may_recover(exc):
             self.lease = None
             raise LockLost("cannot renew the rollout Lease %s/%s: %s" % (self.namespace, self.name, exc))
         self.next_renewal = self.clock.monotonic() + RETRY_DELAYS[min(self.failures, len(RETRY_DELAYS)) - 1]

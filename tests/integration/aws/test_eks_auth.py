@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from ansible_collections.modelops.serving.plugins.module_utils.eks.token import decode_token
-from tests.helpers.sigv4 import signature_valid
+from testground.sigv4 import signature_valid
 
 BIN = os.path.dirname(sys.executable)
 CLUSTER = "serving-canary"

@@ -46,7 +46,7 @@ def rel(path):
 
 def test_the_walk_sees_the_imports_it_judges():
     names = imported(os.path.join(REPO_ROOT, "tests", "unit", "plugins", "module_utils", "eks", "test_token.py"))
-    assert "tests.helpers.sigv4" in names
+    assert "testground.sigv4" in names
 
 
 def test_plugins_never_import_test_code():

@@ -2,6 +2,8 @@
 
 import datetime
 
+import pytest
+
 from ansible_collections.modelops.serving.plugins.module_utils.eks.client import REFRESH_MARGIN, TokenRenewer
 
 T0 = datetime.datetime(2026, 11, 25, 9, 0, tzinfo=datetime.timezone.utc)
@@ -93,3 +95,159 @@ def test_the_client_asks_the_renewer_for_its_token_on_every_request(monkeypatch)
         server.server_close()
     assert seen == ["Bearer k8s-aws-v1.first", "Bearer k8s-aws-v1.second"]
     assert renewer.renewals == 1
+
+
+def test_a_refused_token_is_signed_anew_once_and_a_replaced_one_is_not_signed_again():
+    signed = []
+
+    def sign():
+        signed.append(1)
+        return "token-%d" % len(signed), T0 + datetime.timedelta(minutes=14)
+
+    renewer = TokenRenewer({"cluster_name": "prod"}, "token-0", T0 + datetime.timedelta(minutes=14), sign=sign,
+                           now=Clock())
+    assert renewer.refused("Bearer token-0") is True
+    assert renewer.token == "token-1" and renewer.resigned == 1 and renewer.renewals == 1
+    # A second request refused with the old token while the first re-signed: resend with the new one.
+    assert renewer.refused("Bearer token-0") is True
+    assert renewer.token == "token-1" and renewer.resigned == 1
+    # A request that carried no token gains nothing by a new one.
+    assert renewer.refused(None) is False and renewer.resigned == 1
+
+
+class RefusingServer:
+    """A Kubernetes-like server on loopback that answers 401 to the tokens it is told to refuse."""
+
+    def __init__(self, refuse):
+        import http.server
+        import json
+        import threading
+
+        self.seen = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            # Keep-alive, as kube-apiserver: the request sent again goes on the connection of the refused one.
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 (the http.server name)
+                token = self.headers.get("Authorization")
+                outer.seen.append(token)
+                if refuse(token):
+                    code, body = 401, {"kind": "Status", "status": "Failure", "message": "Unauthorized",
+                                       "reason": "Unauthorized", "code": 401}
+                else:
+                    code, body = 200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": []}
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_port
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _kube_api(url, renewer=None, token="k8s-aws-v1.first"):
+    from kubernetes import client as k8s_client
+
+    from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeApi
+
+    configuration = k8s_client.Configuration()
+    configuration.host = url
+    configuration.api_key = {"authorization": token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    if renewer is not None:
+        configuration.refresh_api_key_hook = renewer
+    api = KubeApi(k8s_client.ApiClient(configuration))
+    api.token_renewer = renewer
+    return api
+
+
+def _renewer(tokens):
+    """A renewer whose schedule sees no need to renew (14 minutes left) and signs ``tokens`` in turn."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    queue = list(tokens)
+    return TokenRenewer({"cluster_name": "prod"}, "k8s-aws-v1.first", now + datetime.timedelta(minutes=14),
+                        sign=lambda: (queue.pop(0), now + datetime.timedelta(minutes=14)))
+
+
+def test_a_401_to_an_eks_token_signs_a_fresh_token_and_sends_the_request_once_more():
+    server = RefusingServer(lambda token: token == "Bearer k8s-aws-v1.first")
+    try:
+        renewer = _renewer(["k8s-aws-v1.second"])
+        api = _kube_api(server.url, renewer)
+        assert api.get("/api/v1/namespaces")["kind"] == "NamespaceList"
+        # Later requests carry the new token from the start.
+        api.get("/api/v1/namespaces")
+    finally:
+        server.close()
+    assert server.seen == ["Bearer k8s-aws-v1.first", "Bearer k8s-aws-v1.second", "Bearer k8s-aws-v1.second"]
+    assert renewer.resigned == 1
+
+
+def test_a_fresh_token_refused_too_is_the_answer_never_a_loop():
+    from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
+
+    server = RefusingServer(lambda token: True)
+    try:
+        renewer = _renewer(["k8s-aws-v1.second", "k8s-aws-v1.third"])
+        api = _kube_api(server.url, renewer)
+        with pytest.raises(KubeError) as refused:
+            api.get("/api/v1/namespaces")
+        error = refused.value
+    finally:
+        server.close()
+    assert server.seen == ["Bearer k8s-aws-v1.first", "Bearer k8s-aws-v1.second"]
+    assert error.status == 401 and error.resigned is True
+    message = explain(error, "https://eks.example")
+    assert "rejected the EKS token (401 Unauthorized), also a freshly signed one" in message
+    assert "cluster_name" in message and "access entry" in message
+
+
+def test_a_401_to_a_credential_we_did_not_sign_is_not_retried():
+    from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
+
+    server = RefusingServer(lambda token: True)
+    try:
+        api = _kube_api(server.url, token="sa-token")
+        with pytest.raises(KubeError) as refused:
+            api.get("/api/v1/namespaces")
+        error = refused.value
+    finally:
+        server.close()
+    assert server.seen == ["Bearer sa-token"]
+    assert error.status == 401 and error.resigned is False
+    assert "check the token, client certificate or kubeconfig user" in explain(error, "https://k8s.example")
+
+
+def test_a_token_that_cannot_be_signed_after_a_401_is_a_401_saying_why():
+    from ansible_collections.modelops.serving.plugins.module_utils.eks.aws import AwsError
+    from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeError, explain
+
+    def sign():
+        raise AwsError("No AWS credentials found")
+
+    server = RefusingServer(lambda token: True)
+    try:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        renewer = TokenRenewer({"cluster_name": "prod"}, "k8s-aws-v1.first", now + datetime.timedelta(minutes=14),
+                               sign=sign)
+        api = _kube_api(server.url, renewer)
+        with pytest.raises(KubeError) as refused:
+            api.get("/api/v1/namespaces")
+        error = refused.value
+    finally:
+        server.close()
+    assert server.seen == ["Bearer k8s-aws-v1.first"]
+    assert error.status == 401 and error.resigned is True
+    assert "no new token could be signed: No AWS credentials found" in explain(error, "https://eks.example")

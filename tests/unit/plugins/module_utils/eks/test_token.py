@@ -8,7 +8,7 @@ import pytest
 from botocore.stub import Stubber
 
 from ansible_collections.modelops.serving.plugins.module_utils.eks import token as eks_token
-from tests.helpers.sigv4 import signature_valid
+from testground.sigv4 import signature_valid
 
 SECRET = "unit-test-secret-key-0000000000000000000"
 

@@ -146,6 +146,33 @@ def test_transient_renewal_failures_are_retried_within_the_deadline():
     mine.check(clock.t)
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_renewal_refused_by_a_starting_apiserver_is_retried_within_the_deadline(status):
+    clock, api = world()
+    mine = lock(api, clock, ttl=30)
+    mine.acquire()
+    clock.advance(10)
+    api.fail(KubeError("forbidden: RBAC caches not synced", status=status), method="PUT", times=1)
+    mine.renew()
+    assert mine.failures == 1 and mine.lease is not None
+    clock.advance(mine.next_renewal - clock.t)
+    mine.renew()
+    assert mine.failures == 0
+    mine.check(clock.t)
+
+
+def test_a_renewal_the_server_cannot_take_at_all_loses_the_lease_at_once():
+    clock, api = world()
+    mine = lock(api, clock, ttl=30)
+    mine.acquire()
+    clock.advance(10)
+    api.fail(KubeError("Lease.coordination.k8s.io is invalid", status=422), method="PUT", times=1)
+    with pytest.raises(LockLost) as err:
+        mine.renew()
+    assert "cannot renew the rollout Lease serving/modelops-rollout-llm: Lease.coordination.k8s.io is invalid" \
+        in str(err.value)
+
+
 def test_a_lease_that_cannot_be_renewed_for_two_thirds_of_its_life_is_lost():
     clock, api = world()
     mine = lock(api, clock, ttl=30)

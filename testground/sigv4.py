@@ -2,6 +2,8 @@
 
 It shares no code with botocore's signer, so a token that passes here was signed correctly,
 not merely shaped like a signed URL: a different secret, cluster header, host or expiry fails.
+The test ground's EKS token webhook (``eks_authenticator.py``) verifies tokens with it, and the
+token tests check the collection's signer against it.
 https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
 """
 
