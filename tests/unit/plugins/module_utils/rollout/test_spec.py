@@ -1,5 +1,7 @@
 """What model_rollout decides to write, from objects alone."""
 
+import copy
+
 import pytest
 
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import record, spec
@@ -173,3 +175,162 @@ def test_env_absent_removes_a_variable_whoever_set_it_and_keeps_one_also_asked_f
     assert spec.describe_change(patch, {}) == "env -> -OLD"
     assert spec.change_cause(None, {"A": "1"}, ["OLD"]) == "modelops.serving.model_rollout env=A,-OLD"
     assert spec.container_changes(c, env_absent=["MISSING"]) is None
+
+
+# -- the change planner: the request against the live object ------------------------------------
+def settings(**params):
+    from tests.unit.plugins.module_utils.rollout.fake import make_settings
+
+    return make_settings(**params)
+
+
+def test_plan_of_a_new_image_changes_only_that_container_s_image():
+    plan = spec.plan(deployment(), settings(image="repo/model:v2"))
+    assert (plan.container, plan.container_patch, plan.spec_patch) == (
+        "server", {"name": "server", "image": "repo/model:v2"}, {})
+    assert plan.changes is True
+
+
+def test_plan_of_what_the_deployment_already_has_changes_nothing():
+    plan = spec.plan(deployment(), settings(image="repo/model:v1", max_surge="1", max_unavailable=1))
+    assert (plan.container_patch, plan.spec_patch, plan.changes) == (None, {}, False)
+
+
+def test_plan_of_a_knob_alone_is_a_change_without_a_container_patch():
+    plan = spec.plan(deployment(), settings(min_ready_seconds=5))
+    assert (plan.container_patch, plan.spec_patch, plan.changes) == (None, {"minReadySeconds": 5}, True)
+
+
+def test_plan_carries_env_args_removals_and_every_knob_to_the_named_container():
+    d = deployment(containers=[{"name": "proxy", "image": "p:1"},
+                               {"name": "server", "image": "repo/model:v1", "env": [{"name": "OLD", "value": "x"}]}])
+    plan = spec.plan(d, settings(container="server", env={"MODEL": "b"}, env_absent=["OLD"], args=["--fast"],
+                                 max_surge="2", max_unavailable="50%", min_ready_seconds=3,
+                                 progress_deadline_seconds=900))
+    assert plan.container == "server"
+    assert plan.container_patch == {"name": "server", "args": ["--fast"],
+                                    "env": [{"name": "OLD", "$patch": "delete"}, {"name": "MODEL", "value": "b"}]}
+    assert plan.spec_patch == {"strategy": {"type": "RollingUpdate",
+                                            "rollingUpdate": {"maxSurge": 2, "maxUnavailable": "50%"}},
+                               "minReadySeconds": 3, "progressDeadlineSeconds": 900}
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"image": "Repo/Model"}, "image 'Repo/Model' is not a valid image reference"),
+    ({"env": {"BAD NAME": "1"}}, "env name 'BAD NAME' is not a valid environment variable name"),
+    ({"env_absent": ["1X"]}, "env name '1X' is not a valid environment variable name"),
+    ({"container": "gpu"}, "container 'gpu' not found in Deployment serving/llm; its containers are: server"),
+    ({"max_surge": "lots"}, "max_surge must be a whole number or a percentage like '25%', not 'lots'"),
+    ({"max_unavailable": "x"}, "max_unavailable must be a whole number or a percentage like '25%', not 'x'"),
+    ({"max_surge": 0, "max_unavailable": 0}, "max_surge and max_unavailable cannot both be 0"),
+    ({"min_ready_seconds": 600}, "progress_deadline_seconds (600) must be greater than min_ready_seconds (600)"),
+])
+def test_plan_refuses_a_request_the_api_or_the_runtime_would_with_what_to_fix(params, words):
+    with pytest.raises(spec.SpecError) as err:
+        spec.plan(deployment(), settings(**params))
+    assert words in str(err.value)
+
+
+def status_of(generation=3, observed=3, replicas=3, updated=3, available=3, reason="NewReplicaSetAvailable"):
+    d = deployment()
+    d["metadata"]["generation"] = generation
+    d["status"] = {"observedGeneration": observed, "replicas": replicas, "updatedReplicas": updated,
+                   "readyReplicas": available, "availableReplicas": available,
+                   "conditions": [{"type": "Progressing", "status": "True", "reason": reason}]}
+    return d
+
+
+def test_decide_writes_a_change_or_a_leftover_leaves_a_serving_template_and_resumes_an_unfinished_one():
+    change, nothing = spec.Plan("server", {"name": "server", "image": "b"}, {}), spec.Plan("server", None, {})
+    assert spec.decide(status_of(), change) == spec.WRITE
+    assert spec.decide(status_of(), nothing, leftover=True) == spec.WRITE
+    assert spec.decide(status_of(), nothing) == spec.UNCHANGED
+    assert spec.decide(status_of(updated=1, available=1, reason="ReplicaSetUpdated"), nothing) == spec.RESUME
+    assert (spec.UNCHANGED, spec.RESUME, spec.WRITE) == ("unchanged", "resume", "write")
+
+
+@pytest.mark.parametrize("image, env, absent, cause", [
+    ("repo/model:v2", None, None, "modelops.serving.model_rollout image=repo/model:v2"),
+    ("repo/model:v2", {"B": "secret", "A": "x"}, None, "modelops.serving.model_rollout image=repo/model:v2 env=A,B"),
+    (None, {"A": "1"}, ["Z", "A", "C"], "modelops.serving.model_rollout env=A,-C,-Z"),
+    (None, None, ["OLD"], "modelops.serving.model_rollout env=-OLD"),
+])
+def test_change_cause_names_the_image_and_env_names_never_values(image, env, absent, cause):
+    assert spec.change_cause(image, env, absent) == cause
+
+
+def test_describe_change_lists_image_env_names_args_then_knobs_and_hides_env_values():
+    patch = {"name": "server", "image": "repo/model:v2", "args": ["--fast"],
+             "env": [{"name": "TOKEN", "value": "s3cr3t"}, {"name": "OLD", "$patch": "delete"}]}
+    text = spec.describe_change(patch, {"progressDeadlineSeconds": 900, "minReadySeconds": 3})
+    assert text == ("image -> repo/model:v2; env -> TOKEN, -OLD; args -> ['--fast']; "
+                    "minReadySeconds -> 3; progressDeadlineSeconds -> 900")
+    assert "s3cr3t" not in text
+    assert spec.describe_change(None, {"minReadySeconds": 3}) == "minReadySeconds -> 3"
+
+
+def test_apply_container_merges_by_name_as_the_api_does_and_leaves_the_input_alone():
+    d = deployment(containers=[
+        {"name": "proxy", "image": "p:1", "env": [{"name": "A", "value": "proxy"}]},
+        {"name": "server", "image": "repo/model:v1", "args": ["--a"],
+         "env": [{"name": "A", "value": "1"}, {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s"}}},
+                 {"name": "OLD", "value": "x"}]}])
+    before = copy.deepcopy(d)
+    patch = {"name": "server", "image": "repo/model:v2", "args": ["--b"],
+             "env": [{"name": "OLD", "$patch": "delete"}, {"name": "TOKEN", "value": "plain"},
+                     {"name": "NEW", "value": "n"}]}
+    out = spec.apply_container(d["spec"]["template"], patch)
+    proxy, server = out["spec"]["containers"]
+    assert proxy == {"name": "proxy", "image": "p:1", "env": [{"name": "A", "value": "proxy"}]}
+    assert server == {"name": "server", "image": "repo/model:v2", "args": ["--b"],
+                      "env": [{"name": "A", "value": "1"}, {"name": "TOKEN", "value": "plain"},
+                              {"name": "NEW", "value": "n"}]}
+    assert d == before
+
+
+def test_apply_container_adds_env_to_a_container_that_had_none():
+    out = spec.apply_container(deployment()["spec"]["template"], {"name": "server", "env": [{"name": "A", "value": "1"}]})
+    assert out["spec"]["containers"][0] == {"name": "server", "image": "repo/model:v1",
+                                            "env": [{"name": "A", "value": "1"}]}
+
+
+def test_write_time_is_the_manager_s_latest_write():
+    d = deployment()
+    d["metadata"]["managedFields"] = [
+        {"manager": "modelops", "time": "2026-11-25T09:00:00Z"},
+        {"manager": "kubectl", "time": "2026-11-25T09:30:00Z"},
+        {"manager": "modelops", "time": "2026-11-25T09:10:00Z"},
+        {"manager": "modelops"},
+    ]
+    assert spec.write_time(d, "modelops") == "2026-11-25T09:10:00Z"
+    assert spec.write_time(d, "helm") is None
+    assert spec.write_time({}, "modelops") is None
+
+
+def test_strategy_summary_reports_the_api_defaults_for_what_the_object_leaves_out():
+    d = deployment()
+    assert spec.strategy_summary(d) == {"type": "RollingUpdate", "max_surge": 1, "max_unavailable": 1,
+                                        "min_ready_seconds": 0, "progress_deadline_seconds": 600, "replicas": 3,
+                                        "paused": False}
+    bare = {"spec": {"strategy": {"type": "Recreate"}, "minReadySeconds": 7, "progressDeadlineSeconds": 60,
+                     "paused": True}}
+    assert spec.strategy_summary(bare) == {"type": "Recreate", "max_surge": None, "max_unavailable": None,
+                                           "min_ready_seconds": 7, "progress_deadline_seconds": 60,
+                                           "replicas": None, "paused": True}
+    assert spec.strategy_summary({})["type"] == "RollingUpdate"
+    assert spec.strategy_summary({})["progress_deadline_seconds"] == 600
+
+
+def test_image_and_revision_of_a_deployment():
+    d = deployment(containers=[{"name": "proxy", "image": "p:1"}, {"name": "server", "image": "repo/model:v1"}])
+    assert spec.image_of(d, "server") == "repo/model:v1"
+    assert spec.image_of(d, "gpu") is None
+    assert spec.revision_of(d) == "3"
+    assert spec.revision_of({}) is None
+
+
+def test_target_record_is_one_canonical_line():
+    assert spec.target_record("server", "repo/model:v2", None, ["--a"]) == (
+        '{"args":["--a"],"container":"server","env":{},"image":"repo/model:v2"}')
+    assert spec.target_record("server", None, {"B": "1", "A": "2"}, None) == (
+        '{"args":null,"container":"server","env":{"A":"2","B":"1"},"image":null}')
