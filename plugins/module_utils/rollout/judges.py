@@ -173,10 +173,9 @@ class RolloutJudge:
         kubectl would report it (and fail a `rollout undo` of a timed-out Deployment at once); the
         controller replaces it as soon as the new template makes progress.
         """
-        exceeded = status.deadline_exceeded_at(deployment)
-        if not exceeded or not self.written_at:
-            return False
-        then, written = diagnose.parse_time(exceeded), diagnose.parse_time(self.written_at)
+        # Either time unknown (parse_time gives None for none): the condition is taken as this rollout's.
+        then = diagnose.parse_time(status.deadline_exceeded_at(deployment))
+        written = diagnose.parse_time(self.written_at)
         return then is not None and written is not None and then <= written
 
     def wake(self, view):

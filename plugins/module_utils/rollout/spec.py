@@ -201,16 +201,17 @@ def parse_int_or_percent(value, field):
 
 def check_strategy(deployment, spec_patch):
     """Reject knob combinations the API would reject, before anything is written."""
-    spec = copy.deepcopy(deployment.get("spec") or {})
+    spec = deployment.get("spec") or {}
     rolling = dict(((spec.get("strategy") or {}).get("rollingUpdate")) or {})
     rolling.update(((spec_patch.get("strategy") or {}).get("rollingUpdate")) or {})
-    replicas = spec.get("replicas", 1)
-    surge = rolling.get("maxSurge", "25%")
-    unavailable = rolling.get("maxUnavailable", "25%")
+    # A knob the object leaves out is the API's default (25%), never 0: only knobs set to 0 can stall.
+    surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
     if str(surge) in ("0", "0%") and str(unavailable) in ("0", "0%"):
         raise SpecError("max_surge and max_unavailable cannot both be 0: the rollout could never make progress")
     try:
-        status.resolve_fenceposts(surge, unavailable, replicas)
+        # The API bounds maxUnavailable alone (at 100%); surge values here passed parse_int_or_percent or the
+        # API already, and the replica count changes nothing of what is refused.
+        status.resolve_fenceposts(None, unavailable, None)
     except ValueError as exc:
         raise SpecError(str(exc))
     min_ready = spec_patch.get("minReadySeconds", spec.get("minReadySeconds", 0))

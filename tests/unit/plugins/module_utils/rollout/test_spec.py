@@ -334,3 +334,130 @@ def test_target_record_is_one_canonical_line():
         '{"args":["--a"],"container":"server","env":{},"image":"repo/model:v2"}')
     assert spec.target_record("server", None, {"B": "1", "A": "2"}, None) == (
         '{"args":null,"container":"server","env":{"A":"2","B":"1"},"image":null}')
+
+
+@pytest.mark.parametrize("image, message", [
+    (None, "image must be a non-empty container image reference such as 'registry.example.com/team/model:v2'"),
+    (7, "image must be a non-empty container image reference such as 'registry.example.com/team/model:v2'"),
+    ("Repo/Model", "image 'Repo/Model' is not a valid image reference: expected "
+                   "[registry[:port]/]repository[:tag][@digest] with a lowercase repository, "
+                   "e.g. 'registry.example.com/team/model:v2'"),
+    ("a" * 300, "image '%s...': the repository name is 300 characters long, at most 255 are allowed" % ("a" * 64)),
+    ("m@sha256", "image 'm@sha256': digest 'sha256' is not <algorithm>:<hex>, e.g. 'sha256:' followed by 64 "
+                 "lowercase hex digits"),
+    ("m@md5:" + "a" * 32, "image 'm@md5:%s': digest algorithm 'md5' is not one runtimes verify "
+                          "(sha256, sha384, sha512)" % ("a" * 32)),
+    ("m@sha256:abc", "image 'm@sha256:abc': a sha256 digest is exactly 64 lowercase hex digits, got 3 character(s)"),
+    ("m@sha256:ABC", "image 'm@sha256:ABC': a sha256 digest is exactly 64 lowercase hex digits, got 3 character(s) "
+                     "that are not all lowercase hex"),
+])
+def test_an_image_refusal_is_one_whole_sentence_naming_the_image(image, message):
+    with pytest.raises(spec.SpecError) as err:
+        spec.check_image(image)
+    assert str(err.value) == message
+
+
+def test_container_refusals_name_the_deployment_and_what_it_has():
+    d = deployment(containers=[{"name": "server", "image": "a"}, {"name": "proxy", "image": "b"}])
+    with pytest.raises(spec.SpecError) as err:
+        spec.pick_container(d)
+    assert str(err.value) == ("Deployment serving/llm has 2 containers (server, proxy): set container to the one "
+                              "serving the model")
+    empty = deployment()
+    empty["spec"]["template"]["spec"]["containers"] = []
+    with pytest.raises(spec.SpecError) as err:
+        spec.pick_container(empty, "server")
+    assert str(err.value) == "container 'server' not found in Deployment serving/llm; its containers are: (none)"
+
+
+@pytest.mark.parametrize("value, message", [
+    (-1, "max_surge must not be negative (got -1)"),
+    (True, "max_surge must be a whole number or a percentage like '25%', not True"),
+    ("1.5", "max_surge must be a whole number or a percentage like '25%', not '1.5'"),
+])
+def test_int_or_percent_refusals_are_whole_sentences(value, message):
+    with pytest.raises(spec.SpecError) as err:
+        spec.parse_int_or_percent(value, "max_surge")
+    assert str(err.value) == message
+
+
+def test_env_removal_alone_is_a_patch_of_deletions():
+    c = spec.pick_container(deployment(env=[{"name": "OLD", "value": "x"}]))
+    assert spec.container_changes(c, env_absent=["OLD"]) == {"name": "server", "env": [{"name": "OLD", "$patch": "delete"}]}
+
+
+def test_an_empty_value_matches_a_variable_the_api_stores_without_one_but_not_one_from_a_secret():
+    # The API omits an empty value: {"name": "EMPTY"} is EMPTY="".
+    c = spec.pick_container(deployment(env=[{"name": "EMPTY"},
+                                            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]))
+    assert spec.container_changes(c, env={"EMPTY": ""}) is None
+    assert spec.container_changes(c, env={"TOKEN": ""}) == {
+        "name": "server", "env": [{"name": "TOKEN", "value": "", "valueFrom": None}]}
+
+
+def test_knobs_an_object_leaves_out_compare_as_the_api_defaults():
+    bare = deployment()
+    del bare["spec"]["progressDeadlineSeconds"]
+    bare["spec"]["strategy"] = {}
+    assert spec.strategy_changes(bare, min_ready_seconds=0, progress_deadline_seconds=600) == {}
+    assert spec.strategy_changes(bare, min_ready_seconds=1, progress_deadline_seconds=601) == {
+        "minReadySeconds": 1, "progressDeadlineSeconds": 601}
+    # No type is RollingUpdate.
+    assert spec.strategy_changes(bare, max_surge=2) == {"strategy": {"type": "RollingUpdate",
+                                                                     "rollingUpdate": {"maxSurge": 2}}}
+    set_already = deployment(minReadySeconds=5)
+    assert spec.strategy_changes(set_already, min_ready_seconds=5) == {}
+    assert spec.strategy_changes(set_already, min_ready_seconds=0) == {"minReadySeconds": 0}
+
+
+def test_a_recreate_refusal_names_the_deployment_and_its_strategy():
+    with pytest.raises(spec.SpecError) as err:
+        spec.strategy_changes(deployment(strategy={"type": "Recreate"}), max_unavailable=1)
+    assert str(err.value) == "max_surge/max_unavailable need strategy RollingUpdate; Deployment serving/llm uses Recreate"
+
+
+def test_zero_surge_and_zero_unavailable_are_refused_when_the_live_object_holds_one_of_them():
+    live_zero_surge = deployment(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "0%",
+                                                                                      "maxUnavailable": 1}})
+    patch = spec.strategy_changes(live_zero_surge, max_unavailable=0)
+    with pytest.raises(spec.SpecError) as err:
+        spec.check_strategy(live_zero_surge, patch)
+    assert str(err.value) == "max_surge and max_unavailable cannot both be 0: the rollout could never make progress"
+    live_zero_unavailable = deployment(strategy={"type": "RollingUpdate",
+                                                 "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "0%"}})
+    with pytest.raises(spec.SpecError, match="cannot both be 0"):
+        spec.check_strategy(live_zero_unavailable, spec.strategy_changes(live_zero_unavailable, max_surge="0"))
+    # One of them 0 is a rollout that moves.
+    spec.check_strategy(live_zero_surge, {})
+    spec.check_strategy(live_zero_unavailable, {})
+
+
+def test_an_unavailable_percentage_over_100_is_refused_whoever_set_it():
+    live = deployment(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "101%"}})
+    with pytest.raises(spec.SpecError) as err:
+        spec.check_strategy(live, {})
+    assert str(err.value) == "maxUnavailable must not be greater than 100%, got '101%'"
+    spec.check_strategy(deployment(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "200%",
+                                                                                        "maxUnavailable": "100%"}}), {})
+
+
+@pytest.mark.parametrize("live, patch, refused", [
+    ({}, {"minReadySeconds": 599}, None),
+    ({}, {"minReadySeconds": 600}, "progress_deadline_seconds (600) must be greater than min_ready_seconds (600)"),
+    ({"minReadySeconds": 30}, {"progressDeadlineSeconds": 31}, None),
+    ({"minReadySeconds": 30}, {"progressDeadlineSeconds": 30},
+     "progress_deadline_seconds (30) must be greater than min_ready_seconds (30)"),
+    ({"progressDeadlineSeconds": 40}, {"minReadySeconds": 40},
+     "progress_deadline_seconds (40) must be greater than min_ready_seconds (40)"),
+    ({}, {"progressDeadlineSeconds": 1}, None),
+])
+def test_the_deadline_must_exceed_min_ready_whichever_side_the_live_object_holds(live, patch, refused):
+    d = deployment(**live)
+    if "progressDeadlineSeconds" not in live:
+        del d["spec"]["progressDeadlineSeconds"]
+    if refused is None:
+        spec.check_strategy(d, patch)
+        return
+    with pytest.raises(spec.SpecError) as err:
+        spec.check_strategy(d, patch)
+    assert str(err.value) == refused
