@@ -326,3 +326,183 @@ def test_watches_are_kept_across_phases_of_one_deployment_and_stopped_at_the_end
     assert made == ["llm", "llm-canary"]
     loop.close()
     assert set(loop.stats) == {"llm", "llm-canary"}
+
+
+# -- the rollout judge: what each verdict carries ----------------------------------------------------
+def crashing(name="llm-new-1"):
+    return {"metadata": {"name": name}, "status": {"phase": "Running", "containerStatuses": [
+        {"name": "s", "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+         "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}]}}
+
+
+def ready_pod(name, ready, changed_at):
+    return {"metadata": {"name": name, "uid": name}, "status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": changed_at}],
+        "containerStatuses": [{"name": "s", "ready": ready, "state": {"running": {}}}]}}
+
+
+def test_complete_is_ok_with_kubectl_s_words():
+    outcome = judge().judge(view(dep(updated=3, ready=3, available=3)))
+    assert (outcome.ok, outcome.reason, outcome.message) == (True, "complete", 'deployment "llm" successfully rolled out')
+
+
+def test_a_crash_looping_new_pod_fails_the_rollout_with_its_evidence():
+    outcome = judge().judge(view(dep(), pods=[crashing()]))
+    assert (outcome.ok, outcome.reason) == (False, "crash_loop")
+    assert outcome.message == ("pod llm-new-1 container s: CrashLoopBackOff (last terminated: Error (exit code 1)) "
+                               "after 2 restarts on 1 of 1 new pods")
+    assert outcome.evidence == [{"pod": "llm-new-1", "container": "s", "init": False, "kind": "crash_loop",
+                                 "reason": "CrashLoopBackOff", "message": "last terminated: Error (exit code 1)",
+                                 "restarts": 2, "seconds": None}]
+    # The user's thresholds decide: three restarts allowed is no failure yet.
+    assert RolloutJudge(diagnose.Thresholds(crash_restarts=3)).judge(view(dep(), pods=[crashing()])) is None
+
+
+def test_readiness_flapping_is_counted_across_looks_at_the_user_s_threshold():
+    j = RolloutJudge(diagnose.Thresholds(flap_transitions=1))
+    assert j.judge(view(dep(), pods=[ready_pod("p", True, "2026-11-25T08:59:00Z")])) is None
+    outcome = j.judge(view(dep(), pods=[ready_pod("p", False, "2026-11-25T08:59:30Z")]))
+    assert (outcome.ok, outcome.reason) == (False, "ready_flapping")
+    assert outcome.message == "pod p container s: ReadyFlapping (Ready went from True to False 1 times) on 1 of 1 new pods"
+    # At the default threshold (3) one drop is no verdict.
+    j = judge()
+    j.judge(view(dep(), pods=[ready_pod("p", True, "2026-11-25T08:59:00Z")]))
+    assert j.judge(view(dep(), pods=[ready_pod("p", False, "2026-11-25T08:59:30Z")])) is None
+
+
+def owned(name, uid, owner, **meta):
+    m = {"name": name, "uid": uid, "ownerReferences": [{"uid": owner, "controller": True}]}
+    m.update(meta)
+    return m
+
+
+def with_old_pod_terminating(terminating, mono=1000.0, wall=WALL):
+    """A new pod Unschedulable for 60s, and an old pod of the same Deployment that may be on its way out."""
+    d = dep()
+    new_rs = {"metadata": owned("llm-new", "rs-new", "d1"), "spec": {"template": d["spec"]["template"]}}
+    old_rs = {"metadata": owned("llm-old", "rs-old", "d1"),
+              "spec": {"template": {"metadata": {"labels": {"app": "llm"}}, "spec": {"containers": [{"name": "o"}]}}}}
+    new = {"metadata": owned("llm-new-1", "p1", "rs-new"), "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes are available",
+         "lastTransitionTime": "2026-11-25T08:59:00Z"}]}}
+    old = {"metadata": owned("llm-old-1", "p0", "rs-old"), "status": {"phase": "Running"}}
+    if terminating:
+        old["metadata"]["deletionTimestamp"] = "2026-11-25T08:59:59Z"
+    return View(d, [new_rs, old_rs], [old, new], mono, wall)
+
+
+def test_an_unschedulable_pod_s_grace_counts_from_when_the_deployment_s_own_pods_stopped_terminating():
+    j = judge()
+    assert j.judge(with_old_pod_terminating(True)) is None
+    # Its room is still being freed: the grace starts at the last look that saw a pod terminating.
+    assert j.wake(with_old_pod_terminating(False)) == pytest.approx(1000.0 + 30 + 0.05)
+    outcome = judge().judge(with_old_pod_terminating(False))
+    assert (outcome.ok, outcome.reason) == (False, "unschedulable")
+    assert outcome.message == ("pod llm-new-1: Unschedulable (0/3 nodes are available) for 60s on 1 of 1 new pods")
+
+
+def test_a_canary_s_terminating_pods_do_not_hold_the_grace_of_the_deployment():
+    # Pods of another owner (a canary's, a green's) that match the selector are not this Deployment's.
+    v = with_old_pod_terminating(True)
+    v.replicasets[1]["metadata"]["ownerReferences"][0]["uid"] = "canary"
+    assert judge().judge(v).reason == "unschedulable"
+
+
+@pytest.mark.parametrize("thresholds, conditions, wake", [
+    # Passed already: wake at once.
+    (diagnose.Thresholds(unschedulable_seconds=30),
+     [{"type": "PodScheduled", "status": "False", "lastTransitionTime": "2026-11-25T08:58:00Z"}], 1000.05),
+    # A condition that holds (True) or has no time waits for no grace, and the next one still counts.
+    (diagnose.Thresholds(),
+     [{"type": "Initialized", "status": "True", "lastTransitionTime": "2026-11-25T08:59:00Z"},
+      {"type": "ContainersReady", "status": "False"},
+      {"type": "PodScheduled", "status": "False", "lastTransitionTime": "2026-11-25T08:59:50Z"}], 1020.05),
+    (diagnose.Thresholds(not_ready_seconds=60),
+     [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-11-25T08:59:20Z"}], 1020.05),
+    # A check the user turned off sets no alarm.
+    (diagnose.Thresholds(not_ready_seconds=None),
+     [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-11-25T08:59:20Z"}], None),
+    (diagnose.Thresholds(unschedulable_seconds=None, not_ready_seconds=60),
+     [{"type": "PodScheduled", "status": "False", "lastTransitionTime": "2026-11-25T08:59:20Z"}], None),
+    (diagnose.Thresholds(not_ready_seconds=60),
+     [{"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-11-25T08:59:20Z"},
+      {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-25T08:59:20Z"}], None),
+])
+def test_the_judge_wakes_when_a_grace_ends_and_only_then(thresholds, conditions, wake):
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": conditions}}
+    got = RolloutJudge(thresholds).wake(view(dep(), 1000.0, pods=[pod]))
+    assert got == (pytest.approx(wake) if wake is not None else None)
+
+
+def test_the_deadline_message_says_the_deadline_and_the_cause_or_nothing_more():
+    d = dep(reason="ProgressDeadlineExceeded")
+    d["status"]["conditions"][0]["status"] = "False"
+    outcome = judge().judge(view(d))
+    assert (outcome.ok, outcome.reason) == (False, "progress_deadline_exceeded")
+    assert outcome.message == ('deployment "llm" exceeded its progress deadline (600s without progress): '
+                               "no pod of the new template exists")
+    healthy = ready_pod("p", True, "2026-11-25T08:59:00Z")
+    assert stall_cause(view(d, pods=[healthy])) == ""
+    assert judge().judge(view(d, pods=[healthy])).message == (
+        'deployment "llm" exceeded its progress deadline (600s without progress)')
+
+
+def test_the_stall_cause_measures_a_pending_pod_on_the_view_s_clock():
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "no room",
+         "lastTransitionTime": "2026-11-25T08:59:50Z"}]}}
+    assert stall_cause(view(dep(), pods=[pod])) == "pod p: Unschedulable (no room) for 10s on 1 of 1 new pods"
+
+
+def test_a_replica_failure_without_reason_or_message_still_names_itself():
+    d = dep()
+    d["status"]["conditions"].append({"type": "ReplicaFailure", "status": "True"})
+    assert stall_cause(view(d)) == "ReplicaFailure: "
+    d["status"]["conditions"][-1]["status"] = "False"
+    assert stall_cause(view(d)) == "no pod of the new template exists"
+
+
+def test_a_deadline_written_at_the_second_of_our_write_is_from_before_it():
+    d = dep(reason="ProgressDeadlineExceeded", updated_at="2026-11-25T09:00:00Z")
+    assert judge(written_at="2026-11-25T09:00:00Z").judge(view(d)) is None
+    assert judge(written_at=None).judge(view(d)).reason == "progress_deadline_exceeded"
+
+
+def test_the_paused_and_stalled_verdicts_are_failures_with_their_whole_message():
+    paused = dep(generation=3, observed=3, paused=True)
+    del paused["status"]["updatedReplicas"]
+    del paused["spec"]["replicas"]
+    outcome = judge().judge(view(paused))
+    assert (outcome.ok, outcome.reason) == (False, "paused")
+    assert "(0 of 1 replicas run the new template)" in outcome.message
+    j = judge()
+    j.judge(view(dep(generation=3, observed=2), 1000.0))
+    outcome = j.judge(view(dep(generation=3, observed=2), 1000.0 + CONTROLLER_GRACE))
+    assert (outcome.ok, outcome.reason) == (False, "controller_stalled")
+    assert outcome.message == (
+        "kube-controller-manager has not observed generation 3 of Deployment serving/llm for 30s (it has seen 2). "
+        "That is no verdict on the new template: nothing more was written. Check kube-controller-manager; "
+        "running the same task again resumes the wait")
+
+
+def test_the_latest_write_that_owns_paused_is_named_and_one_without_a_time_never_wins():
+    d = dep(generation=3, observed=3, paused=True)
+    d["metadata"]["managedFields"] = [
+        {"manager": "first", "time": "2026-11-25T08:00:00Z", "fieldsV1": {"f:spec": {"f:paused": {}}}},
+        {"manager": "later", "time": "2026-11-25T09:01:00Z", "fieldsV1": {"f:spec": {"f:paused": {}}}},
+        {"manager": "untimed", "fieldsV1": {"f:spec": {"f:paused": {}}}}]
+    assert paused_by(d) == ("later", "2026-11-25T09:01:00Z")
+
+
+def test_an_object_without_a_generation_is_judged_unless_the_judge_waits_for_our_write():
+    d = dep(updated=3, ready=3, available=3)
+    del d["metadata"]["generation"]
+    assert RolloutJudge(diagnose.Thresholds()).judge(view(d)).ok
+    assert judge(min_generation=1).judge(view(d)) is None
+
+
+def test_the_hold_judge_breaks_on_availability_loss():
+    j = HoldJudge("bake", hold.Baseline([pod("a")]))
+    outcome = j.judge(view(dep(updated=3, ready=3, available=2), pods=[pod("a")]))
+    assert (outcome.ok, outcome.reason, outcome.message) == (
+        False, "bake_unavailable", "bake: only 2 of 3 replicas of llm available")
