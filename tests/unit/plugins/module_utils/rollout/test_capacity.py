@@ -3,6 +3,7 @@
 import pytest
 
 from ansible_collections.modelops.serving.plugins.module_utils.rollout import capacity
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.kube import KubeApi, KubeError
 
 
 def node(name, gpus, unschedulable=False):
@@ -126,3 +127,69 @@ def test_no_room_lists_every_gpu_node_with_what_it_has_left():
     with pytest.raises(capacity.NoRoom) as err:
         capacity.check_gpu_room(api, template(2), 1, "the rollout", lambda line: None)
     assert "but free GPUs (gpu-0: 1, gpu-1: 0) hold 0" in str(err.value)
+
+
+# -- ResourceQuota room, counted before the write ---------------------------------------------------
+class QuotaApi:
+    """Answers the list of ResourceQuotas (or fails it) and records what was asked, with the real paths."""
+
+    path = staticmethod(KubeApi.path)
+
+    def __init__(self, quotas=(), error=None):
+        self.quotas, self.error, self.asked = list(quotas), error, []
+
+    def get(self, path, query=None):
+        self.asked.append(path)
+        if self.error:
+            raise self.error
+        return {"items": self.quotas}
+
+
+def quota(name, hard, used, spec_hard=None, **spec):
+    q = {"metadata": {"name": name}, "spec": dict(spec, hard=spec_hard or hard), "status": {"used": used}}
+    if hard is not None:
+        q["status"]["hard"] = hard
+    return q
+
+
+def test_the_quota_check_lists_the_namespace_s_quotas_and_names_every_shortfall():
+    api = QuotaApi([quota("pods-quota", {"pods": "4"}, {"pods": "3"}),
+                    quota("gpu-quota", {"requests.nvidia.com/gpu": "3"}, {"requests.nvidia.com/gpu": "1"})])
+    with pytest.raises(capacity.NoRoom) as err:
+        capacity.check_quota_room(api, "serving", template(1), 3, "the rollout", lambda line: None)
+    assert api.asked == ["/api/v1/namespaces/serving/resourcequotas"]
+    assert str(err.value) == ("the rollout needs 3 pods and 3 requests.nvidia.com/gpu, but ResourceQuota pods-quota "
+                              "allows 1 more pods; ResourceQuota gpu-quota allows 2 more requests.nvidia.com/gpu: "
+                              "nothing was changed")
+
+
+def test_without_permission_to_list_quotas_the_check_says_so_and_lets_the_rollout_on():
+    lines = []
+    api = QuotaApi(error=KubeError("forbidden", status=403))
+    assert capacity.check_quota_room(api, "serving", template(1), 1, "the rollout", lines.append) is None
+    assert lines == ["cannot check ResourceQuotas (no permission to list them, see docs/rbac.md); a refused pod "
+                     "still fails the rollout within seconds"]
+    for status in (404, 500, 0):
+        with pytest.raises(KubeError):
+            capacity.check_quota_room(QuotaApi(error=KubeError("x", status=status)), "serving", template(1), 1,
+                                      "the rollout", lines.append)
+    assert len(lines) == 1
+
+
+def test_scoped_quotas_are_skipped_and_the_ones_after_them_still_count():
+    quotas = [quota("by-selector", {"pods": "0"}, {"pods": "0"}, scopeSelector={"matchExpressions": []}),
+              quota("pods-quota", {"pods": "3"}, {"pods": "3"})]
+    assert capacity.quota_shortfalls(quotas, 0, 1) == [("pods-quota", "pods", 0, 1)]
+
+
+def test_the_quota_s_status_is_what_is_enforced_and_its_spec_counts_until_the_controller_fills_it():
+    # The quota controller copies spec.hard to status.hard: status is what admission enforces.
+    enforced = quota("pods-quota", {"pods": "5"}, {"pods": "2"}, spec_hard={"pods": "2"})
+    assert capacity.quota_shortfalls([enforced], 0, 1) == []
+    fresh = quota("pods-quota", None, {"pods": "2"}, spec_hard={"pods": "2"})
+    assert capacity.quota_shortfalls([fresh], 0, 1) == [("pods-quota", "pods", 0, 1)]
+
+
+def test_a_quota_nothing_is_used_of_yet_admits_up_to_its_limit():
+    assert capacity.quota_shortfalls([quota("pods-quota", {"pods": "1"}, {})], 0, 1) == []
+    assert capacity.quota_shortfalls([quota("pods-quota", {"pods": "1"}, {})], 0, 2) == [("pods-quota", "pods", 1, 2)]
