@@ -61,3 +61,44 @@ def test_a_pod_that_lost_ready_breaks_the_hold_naming_the_kubelet_reason():
     reason, message = hold.verdict(baseline, None, [pod])
     assert reason == "bake_not_ready"
     assert message.startswith("pod %s lost readiness" % pod["metadata"]["name"])
+
+
+def pod(name, conditions=None, restarts=0):
+    return {"metadata": {"name": name},
+            "status": {"conditions": conditions if conditions is not None else [{"type": "Ready", "status": "True"}],
+                       "containerStatuses": [{"name": "server", "restartCount": restarts}]}}
+
+
+def deployment(status, replicas=3, generation=2):
+    d = {"metadata": {"name": "llm", "generation": generation}, "spec": {"replicas": replicas}, "status": status}
+    if replicas is None:
+        del d["spec"]["replicas"]
+    return d
+
+
+def test_lost_readiness_names_the_kubelet_s_reason_and_message_or_nothing():
+    held = hold.Baseline([pod("p")])
+    unready = [{"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                "message": "containers with unready status: [server]"}]
+    assert hold.verdict(held, None, [pod("p", unready)]) == (
+        "bake_not_ready", "pod p lost readiness (ContainersNotReady: containers with unready status: [server])")
+    assert hold.verdict(held, None, [pod("p", [{"type": "Ready", "status": "False"}])]) == (
+        "bake_not_ready", "pod p lost readiness")
+    # No Ready condition at all is not Ready.
+    assert hold.verdict(held, None, [pod("p", [])]) == ("bake_not_ready", "pod p lost readiness")
+
+
+def test_availability_is_judged_on_what_the_api_omits_as_zero():
+    held = hold.Baseline([pod("p")])
+    # availableReplicas 0 is left out of the status; a spec without replicas wants the API's default, 1.
+    assert hold.verdict(held, deployment({"observedGeneration": 2}, replicas=1), [pod("p")]) == (
+        "bake_unavailable", "only 0 of 1 replicas of llm available")
+    assert hold.verdict(held, deployment({"observedGeneration": 2}, replicas=None), [pod("p")]) == (
+        "bake_unavailable", "only 0 of 1 replicas of llm available")
+    assert hold.verdict(held, deployment({"observedGeneration": 2, "availableReplicas": 1}, replicas=None),
+                        [pod("p")]) is None
+
+
+def test_a_deployment_the_controller_has_not_observed_at_all_says_nothing_yet():
+    held = hold.Baseline([pod("p")])
+    assert hold.verdict(held, deployment({}, generation=1), [pod("p")]) is None
