@@ -140,8 +140,8 @@ def _meta(obj):
     return obj.get("metadata") or {}
 
 
-def _pod_name(pod):
-    return _meta(pod).get("name", "")
+def _pod_name(obj):
+    return _meta(obj).get("name", "")
 
 
 def _condition(pod, kind):
@@ -609,14 +609,12 @@ def _without_empty(value):
 
 
 def _template_without_hash(template):
+    # Both sides of a comparison pass through here, so an empty labels map on both is still equal.
     template = _without_empty(template or {})
-    labels = dict((template.get("metadata") or {}).get("labels") or {})
-    labels.pop("pod-template-hash", None)
     metadata = dict(template.get("metadata") or {})
-    if labels:
-        metadata["labels"] = labels
-    else:
-        metadata.pop("labels", None)
+    labels = dict(metadata.get("labels") or {})
+    labels.pop("pod-template-hash", None)
+    metadata["labels"] = labels
     template["metadata"] = metadata
     return template
 
@@ -637,7 +635,7 @@ def find_new_replicaset(deployment, replicasets):
     """
     wanted = _template_without_hash((deployment.get("spec") or {}).get("template"))
     owned = [rs for rs in replicasets or [] if controlled_by(rs, deployment)]
-    for rs in sorted(owned, key=lambda rs: (parse_time(_meta(rs).get("creationTimestamp")) or _EPOCH, _meta(rs).get("name", ""))):
+    for rs in sorted(owned, key=lambda rs: (parse_time(_meta(rs).get("creationTimestamp")) or _EPOCH, _pod_name(rs))):
         if _template_without_hash((rs.get("spec") or {}).get("template")) == wanted:
             return rs
     return None

@@ -905,3 +905,38 @@ def test_not_ready_fails_once_its_threshold_is_reached(seconds_after, expected):
 def test_not_ready_threshold_rejects_negative():
     with pytest.raises(ValueError, match="not_ready_seconds"):
         diagnose.Thresholds(not_ready_seconds=-1)
+
+
+def test_new_replicaset_template_compare_sees_template_annotations():
+    obj = load("deployment_updating.yaml")
+    obj["spec"]["template"]["metadata"].setdefault("annotations", {})["kubectl.kubernetes.io/restartedAt"] = "now"
+    assert diagnose.find_new_replicaset(obj, items("replicasets_updating.yaml")) is None
+
+
+def test_new_replicaset_twins_created_the_same_second_are_told_apart_by_name():
+    replicasets = items("replicasets_updating.yaml")
+    twin = copy.deepcopy(replicasets[2])
+    twin["metadata"]["name"] = "web-6b8c9d7f4a"
+    for order in (replicasets + [twin], [twin] + replicasets, list(reversed(replicasets + [twin]))):
+        assert diagnose.find_new_replicaset(load("deployment_updating.yaml"), order)["metadata"]["name"] == (
+            "web-6b8c9d7f4a")
+
+
+def test_an_unschedulable_pod_just_seen_is_within_a_one_second_grace():
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "lastTransitionTime": "2026-11-25T09:00:00Z"}]}}
+    now = datetime.datetime(2026, 11, 25, 9, 0, 0, tzinfo=datetime.timezone.utc)
+    assert diagnose.decide_failure([pod], thresholds=diagnose.Thresholds(unschedulable_seconds=1), now=now) is None
+    assert diagnose.decide_failure([pod], thresholds=diagnose.Thresholds(unschedulable_seconds=0),
+                                   now=now)["reason"] == "unschedulable"
+
+
+@pytest.mark.parametrize("event, line", [
+    ({"reason": "Pulled", "message": "pulled"}, "Normal Pulled: pulled"),
+    ({"type": "Warning", "message": "no room", "count": 2}, "Warning : no room (x2)"),
+    ({"type": "Warning", "reason": "BackOff", "message": "back-off", "series": {"count": 7}},
+     "Warning BackOff: back-off (x7)"),
+])
+def test_an_event_line_is_type_reason_message_and_its_count_from_two(event, line):
+    assert diagnose.format_event(event) == line
