@@ -26,7 +26,7 @@ def _meta(obj):
 
 
 def _name(pod):
-    return _meta(pod).get("name", "")
+    return _meta(pod).get("name")
 
 
 def restarts(pod):

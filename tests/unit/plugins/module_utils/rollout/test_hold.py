@@ -102,3 +102,21 @@ def test_availability_is_judged_on_what_the_api_omits_as_zero():
 def test_a_deployment_the_controller_has_not_observed_at_all_says_nothing_yet():
     held = hold.Baseline([pod("p")])
     assert hold.verdict(held, deployment({}, generation=1), [pod("p")]) is None
+
+
+def test_a_restart_names_the_last_exit_when_the_kubelet_recorded_one():
+    held = hold.Baseline([pod("p")])
+    restarted = pod("p", restarts=1)
+    assert hold.verdict(held, None, [restarted]) == (
+        "bake_restart", "container server of pod p restarted (restarts 0 -> 1)")
+    restarted["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 137}}
+    assert hold.verdict(held, None, [restarted]) == (
+        "bake_restart", "container server of pod p restarted (restarts 0 -> 1) (last exit: terminated, code 137)")
+
+
+def test_a_pod_already_on_its_way_out_when_the_hold_began_is_not_held():
+    leaving = pod("b")
+    leaving["metadata"]["deletionTimestamp"] = "2026-11-25T09:00:00Z"
+    held = hold.Baseline([pod("a"), leaving])
+    assert len(held) == 1
+    assert hold.verdict(held, None, [pod("a")]) is None
