@@ -118,7 +118,7 @@ def capacity_floor(deployment):
     """
     spec = _spec(deployment)
     strategy = spec.get("strategy") or {}
-    if strategy.get("type", "RollingUpdate") == "Recreate":
+    if strategy.get("type") == "Recreate":
         return 0
     replicas = spec.get("replicas")
     if replicas is None:

@@ -368,3 +368,38 @@ def test_progress_of_new_deployment_knows_only_desired():
 def test_progress_paused_omits_updated():
     assert status.progress(load("deployment_paused.yaml"))["updated"] == 0
     assert status.progress(load("deployment_paused.yaml"))["available"] == 3
+
+
+def test_capacity_floor_of_zero_unavailable_keeps_every_replica_when_surge_is_the_api_default():
+    # maxSurge left out is 25% (at least one pod), so unavailable 0 stands and nothing may go.
+    assert status.capacity_floor(deployment(replicas=3, strategy={"type": "RollingUpdate",
+                                                                  "rollingUpdate": {"maxUnavailable": 0}})) == 3
+
+
+def test_a_surge_percentage_rounds_up_to_the_next_whole_pod():
+    assert status.resolve_fenceposts("50%", 0, 203) == (102, 0)
+
+
+@pytest.mark.parametrize("max_surge, max_unavailable, message", [
+    ("lots", "25%", "maxSurge must be an integer or a percentage like '25%', got 'lots'"),
+    (True, "25%", "maxSurge must be an integer or a percentage like '25%', got True"),
+    (1, -2, "maxUnavailable must be greater than or equal to 0, got -2"),
+    (1, "x", "maxUnavailable must be an integer or a percentage like '25%', got 'x'"),
+])
+def test_a_knob_the_api_would_refuse_is_named_in_a_whole_sentence(max_surge, max_unavailable, message):
+    with pytest.raises(ValueError) as error:
+        status.resolve_fenceposts(max_surge, max_unavailable, 3)
+    assert str(error.value) == message
+    with pytest.raises(ValueError) as error:
+        status.resolve_fenceposts(1, 1, -1)
+    assert str(error.value) == "desired replicas must be a non-negative integer, got -1"
+
+
+def test_the_time_of_the_deadline_verdict_falls_back_to_the_transition_and_is_none_without_one():
+    timed_out = {"status": {"conditions": [{"type": "Progressing", "status": "False",
+                                            "reason": "ProgressDeadlineExceeded",
+                                            "lastTransitionTime": "2026-11-25T09:00:00Z"}]}}
+    assert status.deadline_exceeded_at(timed_out) == "2026-11-25T09:00:00Z"
+    assert status.deadline_exceeded_at({"status": {}}) is None
+    assert status.deadline_exceeded_at({"status": {"conditions": [{"type": "Progressing", "status": "True",
+                                                                   "reason": "NewReplicaSetAvailable"}]}}) is None
