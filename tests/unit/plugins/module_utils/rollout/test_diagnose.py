@@ -940,3 +940,25 @@ def test_an_unschedulable_pod_just_seen_is_within_a_one_second_grace():
 ])
 def test_an_event_line_is_type_reason_message_and_its_count_from_two(event, line):
     assert diagnose.format_event(event) == line
+
+
+def test_summary_reports_every_init_container_after_the_first_that_succeeded_with_its_own_events():
+    pod = {"metadata": {"name": "p", "uid": "u"},
+           "spec": {"initContainers": [{"name": "done"}, {"name": "fetch"}, {"name": "later"}],
+                    "containers": [{"name": "fetch"}]},
+           "status": {"phase": "Pending", "initContainerStatuses": [
+               {"name": "done", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+               {"name": "fetch", "restartCount": 1, "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}
+    events = [{"involvedObject": {"kind": "Pod", "name": "p", "uid": "u", "fieldPath": "spec.initContainers{fetch}"},
+               "type": "Warning", "reason": "BackOff", "message": "init back-off", "metadata": {"name": "e1"}},
+              {"involvedObject": {"kind": "Pod", "name": "p", "uid": "u", "fieldPath": "spec.containers{fetch}"},
+               "type": "Normal", "reason": "Pulled", "message": "app image", "metadata": {"name": "e2"}}]
+    rows = diagnose.summarize_pods([pod], events)
+    assert [(r["container"], r["restarts"], r["last_events"]) for r in rows] == [
+        ("fetch", 1, ["Warning BackOff: init back-off"]),
+        ("later", 0, []),
+        ("fetch", 0, ["Normal Pulled: app image"]),
+    ]
+    assert rows[1] == {"pod": "p", "container": "later", "phase": "Pending", "ready": False, "waiting_reason": None,
+                       "waiting_message": None, "last_terminated": None, "restarts": 0, "last_events": [],
+                       "log_tail": []}
