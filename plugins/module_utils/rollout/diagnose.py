@@ -140,7 +140,7 @@ def _meta(obj):
     return obj.get("metadata") or {}
 
 
-def _pod_name(obj):
+def _name(obj):
     return _meta(obj).get("name", "")
 
 
@@ -160,7 +160,7 @@ def _seconds_since(timestamp, now):
 
 def _finding(pod, container, kind, reason, message, restarts=0, seconds=None, init=False):
     return {
-        "pod": _pod_name(pod),
+        "pod": _name(pod),
         "container": container,
         "init": init,
         "kind": kind,
@@ -442,7 +442,7 @@ def _event_time(event):
 
 
 def _event_order(event):
-    return (_event_time(event), _meta(event).get("name", ""))
+    return (_event_time(event), _name(event))
 
 
 _PULL_FAILED = re.compile(r'^Failed to pull image "[^"]*": (.*)$', re.S)
@@ -492,7 +492,7 @@ def decide_failure(pods, events=None, thresholds=None, now=None, flapping=None, 
     """
     thresholds = thresholds or Thresholds()
     now = _as_utc(now)
-    active = sorted((p for p in pods or [] if is_pod_active(p)), key=_pod_name)
+    active = sorted((p for p in pods or [] if is_pod_active(p)), key=_name)
     findings = [f for pod in active for f in pod_problems(pod, now, waited_until)]
     findings.extend(flapping or [])
     for kind in KIND_PRECEDENCE:
@@ -508,7 +508,7 @@ def _verdict(kind, failing, findings, active, events):
     affected = len(set(f["pod"] for f in evidence))
     extra = ""
     if kind == KIND_IMAGE_PULL:
-        pod = next(p for p in active if _pod_name(p) == representative["pod"])
+        pod = next(p for p in active if _name(p) == representative["pod"])
         extra = _pull_error_detail(representative, pod, events)
     return {
         "reason": kind,
@@ -573,7 +573,7 @@ def summarize_pods(pods, events=None, log_tails=None):
     message stand in for the waiting ones.
     """
     rows = []
-    for pod in sorted(pods or [], key=_pod_name):
+    for pod in sorted(pods or [], key=_name):
         pod_events = _events_for(pod, events)
         scheduled = _condition(pod, "PodScheduled") or {}
         for name, cs, init in _containers_to_report(pod):
@@ -584,7 +584,7 @@ def summarize_pods(pods, events=None, log_tails=None):
                 waiting_reason, waiting_message = scheduled.get("reason"), scheduled.get("message")
             concerning = [e for e in pod_events if _concerns_container(e, name, init)]
             rows.append({
-                "pod": _pod_name(pod),
+                "pod": _name(pod),
                 "container": name,
                 "phase": (pod.get("status") or {}).get("phase"),
                 "ready": bool(cs.get("ready")),
@@ -593,7 +593,7 @@ def summarize_pods(pods, events=None, log_tails=None):
                 "last_terminated": _termination_text(last) if last else None,
                 "restarts": cs.get("restartCount") or 0,
                 "last_events": [format_event(e) for e in concerning[-MAX_EVENTS:]],
-                "log_tail": _log_tail(log_tails, _pod_name(pod), name),
+                "log_tail": _log_tail(log_tails, _name(pod), name),
             })
     return rows
 
@@ -635,7 +635,7 @@ def find_new_replicaset(deployment, replicasets):
     """
     wanted = _template_without_hash((deployment.get("spec") or {}).get("template"))
     owned = [rs for rs in replicasets or [] if controlled_by(rs, deployment)]
-    for rs in sorted(owned, key=lambda rs: (parse_time(_meta(rs).get("creationTimestamp")) or _EPOCH, _pod_name(rs))):
+    for rs in sorted(owned, key=lambda rs: (parse_time(_meta(rs).get("creationTimestamp")) or _EPOCH, _name(rs))):
         if _template_without_hash((rs.get("spec") or {}).get("template")) == wanted:
             return rs
     return None
@@ -643,4 +643,4 @@ def find_new_replicaset(deployment, replicasets):
 
 def pods_of_replicaset(replicaset, pods):
     """Pods whose controller ownerReference is this ReplicaSet, by name."""
-    return sorted((p for p in pods or [] if controlled_by(p, replicaset)), key=_pod_name)
+    return sorted((p for p in pods or [] if controlled_by(p, replicaset)), key=_name)

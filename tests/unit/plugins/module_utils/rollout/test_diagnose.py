@@ -962,3 +962,59 @@ def test_summary_reports_every_init_container_after_the_first_that_succeeded_wit
     assert rows[1] == {"pod": "p", "container": "later", "phase": "Pending", "ready": False, "waiting_reason": None,
                        "waiting_message": None, "last_terminated": None, "restarts": 0, "last_events": [],
                        "log_tail": []}
+
+
+def event(name, message, **times):
+    e = {"involvedObject": {"kind": "Pod", "name": "p"}, "type": "Normal", "reason": "R", "message": message,
+         "metadata": {"name": name}}
+    creation = times.pop("creationTimestamp", None)
+    if creation:
+        e["metadata"]["creationTimestamp"] = creation
+    e.update(times)
+    return e
+
+
+def test_events_are_ordered_by_the_first_time_each_carries_newest_last():
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "s"}]}, "status": {}}
+    # Names run against time, so an order by name would show it.
+    events = [
+        event("a", "by creation", creationTimestamp="2026-11-25T09:00:05Z"),
+        event("b", "by first", firstTimestamp="2026-11-25T09:00:04Z"),
+        event("c", "by eventTime", eventTime="2026-11-25T09:00:03.000000Z"),
+        event("d", "by series", series={"count": 2, "lastObservedTime": "2026-11-25T09:00:02.000000Z"}),
+        event("e", "by last", lastTimestamp="2026-11-25T09:00:01Z", firstTimestamp="2026-11-25T09:00:09Z"),
+        event("f", "no time", lastTimestamp="not a time"),
+    ]
+    [row] = diagnose.summarize_pods([pod], events)
+    assert row["last_events"] == ["Normal R: by last", "Normal R: by series (x2)", "Normal R: by eventTime",
+                                  "Normal R: by first", "Normal R: by creation"]
+    events.append(event("g", "latest", lastTimestamp="2026-11-25T09:00:06Z",
+                        series={"lastObservedTime": "2026-11-25T08:00:00.000000Z"},
+                        eventTime="2026-11-25T08:00:00.000000Z"))
+    [row] = diagnose.summarize_pods([pod], events)
+    assert row["last_events"][-1] == "Normal R: latest" and row["last_events"][0] == "Normal R: by series (x2)"
+
+
+def test_events_of_the_same_second_are_ordered_by_name():
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "s"}]}, "status": {}}
+    same = "2026-11-25T09:00:01Z"
+    [row] = diagnose.summarize_pods([pod], [event("b", "second", lastTimestamp=same),
+                                            event("a", "first", lastTimestamp=same)])
+    assert row["last_events"] == ["Normal R: first", "Normal R: second"]
+
+
+def test_an_init_container_s_pull_error_is_added_from_its_own_event():
+    pod = {"metadata": {"name": "p", "uid": "u"}, "spec": {"initContainers": [{"name": "fetch"}],
+                                                           "containers": [{"name": "fetch"}]},
+           "status": {"phase": "Pending", "initContainerStatuses": [
+               {"name": "fetch", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off"}}}]}}
+    pull = {"involvedObject": {"kind": "Pod", "name": "p", "fieldPath": "spec.initContainers{fetch}"},
+            "reason": "Failed", "message": 'Failed to pull image "r/fetch:v9": not found', "metadata": {"name": "e"},
+            "lastTimestamp": "2026-11-25T09:00:00Z"}
+    verdict = diagnose.decide_failure([pod], [pull], diagnose.Thresholds(), NOW)
+    assert verdict["message"] == ("pod p init container fetch: ImagePullBackOff (Back-off) on 1 of 1 new pods; "
+                                  "last pull error: not found")
+
+
+def test_a_pod_the_tracker_never_saw_has_no_drops():
+    assert diagnose.FlapTracker().drops(load("pod_unschedulable.yaml")) == 0
