@@ -311,7 +311,7 @@ class FlapTracker:
     @staticmethod
     def _key(pod):
         meta = _meta(pod)
-        return meta.get("uid") or "%s/%s" % (meta.get("namespace", ""), meta.get("name", ""))
+        return meta.get("uid") or (meta.get("namespace"), meta.get("name"))
 
     @staticmethod
     def _ready_state(pod):

@@ -1018,3 +1018,37 @@ def test_an_init_container_s_pull_error_is_added_from_its_own_event():
 
 def test_a_pod_the_tracker_never_saw_has_no_drops():
     assert diagnose.FlapTracker().drops(load("pod_unschedulable.yaml")) == 0
+
+
+def test_flap_tracker_tells_pods_apart_by_uid_then_by_namespace_and_name():
+    up, down = ("2026-11-25T09:00:00Z", "2026-11-25T09:00:10Z")
+
+    def snapshot(ready, changed_at, uid=None, namespace="serving", name="p"):
+        pod = {"metadata": {"name": name, "namespace": namespace},
+               "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                          "lastTransitionTime": changed_at}]}}
+        if uid:
+            pod["metadata"]["uid"] = uid
+        return pod
+
+    tracker = diagnose.FlapTracker()
+    # A pod recreated under the same name is another pod: its first look is no drop of the old one.
+    tracker.observe(snapshot(True, up, uid="old"))
+    tracker.observe(snapshot(False, down, uid="new"))
+    assert tracker.drops(snapshot(False, down, uid="new")) == 0
+    for other in (dict(namespace="other"), dict(name="q")):
+        tracker = diagnose.FlapTracker()
+        tracker.observe(snapshot(True, up))
+        tracker.observe(snapshot(False, down, **other))
+        assert tracker.drops(snapshot(True, up)) == 0
+    tracker.observe(snapshot(False, down))
+    assert tracker.drops(snapshot(True, up)) == 1
+
+
+def test_flap_tracker_takes_a_snapshot_without_ready_as_saying_nothing():
+    pod = {"metadata": {"name": "p", "uid": "u"}, "status": {"conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-25T09:00:00Z"}]}}
+    tracker = diagnose.FlapTracker()
+    tracker.observe(pod)
+    tracker.observe({"metadata": {"name": "p", "uid": "u"}, "status": {}})
+    assert tracker.drops(pod) == 0
