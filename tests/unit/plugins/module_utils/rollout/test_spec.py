@@ -461,3 +461,21 @@ def test_the_deadline_must_exceed_min_ready_whichever_side_the_live_object_holds
     with pytest.raises(spec.SpecError) as err:
         spec.check_strategy(d, patch)
     assert str(err.value) == refused
+
+
+def test_a_bad_env_name_is_refused_in_one_whole_sentence():
+    with pytest.raises(spec.SpecError) as err:
+        spec.check_env({"OK": "1"}, ["BAD NAME"])
+    assert str(err.value) == "env name 'BAD NAME' is not a valid environment variable name"
+    spec.check_env({"A.b-c_1": "1"}, ["-x"])
+
+
+def test_a_deadline_back_to_the_default_is_a_change_of_a_deployment_that_has_another():
+    assert spec.strategy_changes(deployment(progressDeadlineSeconds=900), progress_deadline_seconds=600) == {
+        "progressDeadlineSeconds": 600}
+
+
+def test_apply_container_sets_a_new_value_on_a_plain_variable():
+    d = deployment(env=[{"name": "A", "value": "1"}])
+    out = spec.apply_container(d["spec"]["template"], {"name": "server", "env": [{"name": "A", "value": "2"}]})
+    assert out["spec"]["containers"][0]["env"] == [{"name": "A", "value": "2"}]
