@@ -403,3 +403,7 @@ def test_the_time_of_the_deadline_verdict_falls_back_to_the_transition_and_is_no
     assert status.deadline_exceeded_at({"status": {}}) is None
     assert status.deadline_exceeded_at({"status": {"conditions": [{"type": "Progressing", "status": "True",
                                                                    "reason": "NewReplicaSetAvailable"}]}}) is None
+
+
+def test_a_missing_max_unavailable_lets_no_pod_go_while_surge_can_move_the_rollout():
+    assert status.resolve_fenceposts(1, None, 3) == (1, 0)
