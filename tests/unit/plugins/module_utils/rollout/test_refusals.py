@@ -69,7 +69,7 @@ def test_each_refusal_is_classified_by_what_can_end_it(message, kind):
     (POD_SECURITY, 'violates PodSecurity "restricted:latest"')])
 def test_a_refusal_of_the_template_fails_at_once_with_the_apis_message_and_the_object(message, words):
     outcome = RolloutJudge(Thresholds()).judge(view(message))
-    assert outcome.reason == "create_refused"
+    assert (outcome.ok, outcome.reason) == (False, "create_refused")
     assert "ReplicaSet llm-7d9f: FailedCreate" in outcome.message and words in outcome.message
 
 
