@@ -460,7 +460,7 @@ def _pull_error_detail(finding, pod, events):
     return ""
 
 
-def _verdict_message(finding, affected, total, extra=""):
+def _verdict_message(finding, affected, total, extra):
     where = "pod %s" % finding["pod"]
     if finding["container"]:
         where += " %s %s" % ("init container" if finding.get("init") else "container", finding["container"])

@@ -1052,3 +1052,48 @@ def test_flap_tracker_takes_a_snapshot_without_ready_as_saying_nothing():
     tracker.observe(pod)
     tracker.observe({"metadata": {"name": "p", "uid": "u"}, "status": {}})
     assert tracker.drops(pod) == 0
+
+
+def test_only_the_pod_s_own_events_are_shown_whatever_comes_before_them():
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "s"}]}, "status": {}}
+    rs_event = event("a", "of the ReplicaSet", lastTimestamp="2026-11-25T09:00:01Z")
+    rs_event["involvedObject"]["kind"] = "ReplicaSet"
+    other = event("b", "of another pod", lastTimestamp="2026-11-25T09:00:02Z")
+    other["involvedObject"]["name"] = "q"
+    unkinded = event("c", "no kind is a pod's", lastTimestamp="2026-11-25T09:00:03Z")
+    del unkinded["involvedObject"]["kind"]
+    [row] = diagnose.summarize_pods([pod], [rs_event, other, unkinded, event("d", "mine", lastTimestamp="2026-11-25T09:00:04Z")])
+    assert row["last_events"] == ["Normal R: no kind is a pod's", "Normal R: mine"]
+
+
+def test_verdict_lines_leave_out_what_the_kubelet_did_not_say():
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Running", "containerStatuses": [
+        {"name": "s", "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    assert diagnose.decide_failure([pod], now=NOW)["message"] == (
+        "pod p container s: CrashLoopBackOff after 2 restarts on 1 of 1 new pods")
+    pod["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 1}}
+    assert diagnose.decide_failure([pod], now=NOW)["message"] == (
+        "pod p container s: CrashLoopBackOff (last terminated: Terminated (exit code 1)) after 2 restarts "
+        "on 1 of 1 new pods")
+    pending = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "lastTransitionTime": NOW.isoformat()}]}}
+    assert diagnose.decide_failure([pending], thresholds=diagnose.Thresholds(unschedulable_seconds=0),
+                                   now=NOW)["message"] == "pod p: Unschedulable for 0s on 1 of 1 new pods"
+
+
+def test_a_flapping_pod_names_its_first_unready_container_and_its_restarts():
+    def snapshot(ready, changed_at, statuses):
+        return {"metadata": {"name": "p", "uid": "u"}, "status": {"conditions": [
+            {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": changed_at}],
+            "containerStatuses": statuses}}
+
+    statuses = [{"name": "proxy", "ready": True, "restartCount": 9}, {"name": "server", "ready": False, "restartCount": 4}]
+    tracker = diagnose.FlapTracker(diagnose.Thresholds(flap_transitions=1))
+    tracker.observe(snapshot(True, "2026-11-25T09:00:00Z", statuses))
+    [finding] = tracker.observe(snapshot(False, "2026-11-25T09:00:10Z", statuses))
+    assert (finding["container"], finding["restarts"], finding["message"]) == (
+        "server", 4, "Ready went from True to False 1 times")
+    tracker = diagnose.FlapTracker(diagnose.Thresholds(flap_transitions=1))
+    tracker.observe(snapshot(True, "2026-11-25T09:00:00Z", []))
+    [finding] = tracker.observe(snapshot(False, "2026-11-25T09:00:10Z", []))
+    assert (finding["container"], finding["restarts"]) == (None, 0)
