@@ -1097,3 +1097,41 @@ def test_a_flapping_pod_names_its_first_unready_container_and_its_restarts():
     tracker.observe(snapshot(True, "2026-11-25T09:00:00Z", []))
     [finding] = tracker.observe(snapshot(False, "2026-11-25T09:00:10Z", []))
     assert (finding["container"], finding["restarts"]) == (None, 0)
+
+
+def test_terminated_containers_are_crash_loops_with_their_restarts_and_the_kubelet_s_reason_or_terminated():
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Running", "containerStatuses": [
+        {"name": "s", "restartCount": 3, "state": {"terminated": {"exitCode": 2}}}]}}
+    [finding] = diagnose.pod_problems(pod, NOW)
+    assert (finding["reason"], finding["restarts"], finding["message"]) == (
+        "Terminated", 3, "terminated: Terminated (exit code 2)")
+    pod["status"]["containerStatuses"][0] = {"name": "s", "state": {"terminated": {"exitCode": 2}}}
+    assert diagnose.pod_problems(pod, NOW)[0]["restarts"] == 0
+    init = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "initContainerStatuses": [
+        {"name": "fetch", "restartCount": 1, "ready": False, "state": {"running": {}},
+         "lastState": {"terminated": {"exitCode": 1}}}]}}
+    [finding] = diagnose.pod_problems(init, NOW)
+    assert (finding["init"], finding["reason"], finding["restarts"]) == (True, "Terminated", 1)
+    # A last exit with no restart counted is not a crash in progress.
+    init["status"]["initContainerStatuses"][0]["restartCount"] = 0
+    assert diagnose.pod_problems(init, NOW) == []
+
+
+def test_evidence_lists_init_containers_first_then_containers_by_name():
+    crash = {"restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Pending",
+                                                 "initContainerStatuses": [dict(crash, name="z-init")],
+                                                 "containerStatuses": [dict(crash, name="b"), dict(crash, name="a")]}}
+    evidence = diagnose.decide_failure([pod], now=NOW)["evidence"]
+    assert [(f["container"], f["init"]) for f in evidence] == [("z-init", True), ("a", False), ("b", False)]
+
+
+def test_a_not_ready_pod_just_seen_is_within_a_one_second_threshold():
+    pod = {"metadata": {"name": "p"}, "status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "False", "lastTransitionTime": NOW.isoformat()}],
+        "containerStatuses": [{"name": "s", "ready": False, "state": {"running": {}}}]}}
+    assert diagnose.decide_failure([pod], thresholds=diagnose.Thresholds(not_ready_seconds=1), now=NOW) is None
+
+
+def test_parse_time_takes_a_lowercase_z_as_utc():
+    assert diagnose.parse_time("2026-11-25T09:00:00z") == datetime.datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC)
