@@ -133,3 +133,32 @@ class PodServer:
                 pass
 
         return Handler
+
+
+def serve(state_dir, seconds):
+    """Serve one ``good`` PodServer until ``<state_dir>/stop`` appears or ``seconds`` pass, for a playbook
+    (molecule's verify): the port goes to ``<state_dir>/port``, the requests it answered, when it stops,
+    to ``<state_dir>/requests.json``."""
+    import os
+    import time
+
+    os.makedirs(state_dir, exist_ok=True)
+    server = PodServer("molecule").start()
+    with open(os.path.join(state_dir, "port.tmp"), "w") as f:
+        f.write(str(server.port))
+    os.rename(os.path.join(state_dir, "port.tmp"), os.path.join(state_dir, "port"))
+    deadline = time.monotonic() + seconds
+    try:
+        # A lifetime, not a wait for an event under test: the playbook says when it is done.
+        while not os.path.exists(os.path.join(state_dir, "stop")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+        with open(os.path.join(state_dir, "requests.json"), "w") as f:
+            json.dump(server.requests, f)
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 300)
