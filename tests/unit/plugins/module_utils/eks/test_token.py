@@ -192,7 +192,7 @@ def test_credentials_lost_before_signing_are_a_clear_error():
 
 
 def test_a_session_signs_in_its_region_for_the_endpoint_given_beside_it():
-    token, _ = eks_token.get_token(session("ap-south-1"), "c1", endpoint_url="http://127.0.0.1:4566")
+    token, _expires = eks_token.get_token(session("ap-south-1"), "c1", endpoint_url="http://127.0.0.1:4566")
     url = eks_token.decode_token(token)
     q = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     assert url.startswith("http://127.0.0.1:4566/?")
