@@ -111,3 +111,23 @@ def make_pki(directory, service_ip="10.96.0.1"):
     _write(paths["sa_pub"], sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
     return paths
+
+
+def make_serving_pair(directory, cn, sans=("127.0.0.1", "localhost")):
+    """A CA of its own and one serving certificate it signed, for a test server speaking TLS.
+
+    Returns ``{ca_crt, crt, key}`` paths. A CA apart from the cluster's, so that a test can tell
+    "verified against this CA" from "verified against any CA the test ground has".
+    """
+    os.makedirs(directory, exist_ok=True)
+    ca_key = _key()
+    ca_name = _name(cn + "-ca")
+    ca = _cert(ca_name, ca_key, ca_name, ca_key, ca=True)
+    key = _key()
+    cert = _cert(_name(cn), key, ca_name, ca_key, sans=sans, usages=[ExtendedKeyUsageOID.SERVER_AUTH])
+    paths = {"ca_crt": os.path.join(directory, cn + "-ca.crt"), "crt": os.path.join(directory, cn + ".crt"),
+             "key": os.path.join(directory, cn + ".key")}
+    _write(paths["ca_crt"], ca.public_bytes(serialization.Encoding.PEM), 0o644)
+    _write(paths["crt"], cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    _write(paths["key"], _pem_key(key))
+    return paths

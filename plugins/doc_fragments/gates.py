@@ -74,6 +74,9 @@ options:
         description:
           - Verify the server certificate for C(scheme=https) through the port-forward (the host name is not
             compared, since pods rarely have certificates in their own name) and for O(gates.url).
+          - The certificate must chain to the default trust store of the host that runs the module; the
+            environment variables C(SSL_CERT_FILE) and C(SSL_CERT_DIR) point it elsewhere, for example at a
+            private CA's bundle. A certificate that does not verify fails with C(gate_unreachable).
         type: bool
         default: false
       url:
@@ -100,6 +103,8 @@ options:
         description:
           - A value that must exist in the JSON answer of the custom check (for other runtimes, of the last
             readiness check), such as C($.status) or C(data[0].id); C([*]) collects a list.
+          - For runtimes other than C(custom) it is one more check, C(expectation), which fails with
+            C(model_not_ready).
         type: str
       expect:
         description: The value at O(gates.json_path) must equal this (numbers within float rounding).

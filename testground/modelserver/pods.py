@@ -13,10 +13,14 @@ so a test can tell which pods were really asked:
 
 ``GET /testground/whoami`` answers the server's name, so a route can be proven end to end before a
 test relies on it; those requests are not written down.
+
+With ``tls={"crt": path, "key": path}`` the server speaks only HTTPS (a pod serving TLS itself, for
+``gates.scheme: https``): a request it writes down came through TLS.
 """
 
 import json
 import re
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -30,13 +34,14 @@ _MODEL_PATH = re.compile(r"^/v2/models/(?P<model>[^/]+)(/versions/(?P<version>[^
 class PodServer:
     """One pod's server; ``requests`` lists (method, path) of what it answered, in order."""
 
-    def __init__(self, name, behaviour="good", model="tiny", version="1"):
+    def __init__(self, name, behaviour="good", model="tiny", version="1", tls=None):
         if behaviour not in BEHAVIOURS:
             raise ValueError("behaviour %r: one of %s" % (behaviour, ", ".join(BEHAVIOURS)))
         self.name = name
         self.behaviour = behaviour
         self.model = model
         self.version = version
+        self.tls = tls
         self.requests = []
         self.port = None
         self._httpd = None
@@ -49,6 +54,12 @@ class PodServer:
         release_port(self.port)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._httpd.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.tls["crt"], self.tls["key"])
+            # The handshake happens on the handler's first read, in its own thread, not in the accept loop.
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True,
+                                                     do_handshake_on_connect=False)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 
@@ -79,7 +90,7 @@ class PodServer:
         if self.behaviour == "unloaded":
             return 404, {"error": "Model %s with version %s not found" % (self.model, self.version)}
         if m.group("what") == "ready":
-            return 200, {}
+            return 200, {"name": self.model, "ready": True}
         if method != "POST":
             return 405, {"error": "infer takes POST"}
         try:
@@ -122,3 +133,32 @@ class PodServer:
                 pass
 
         return Handler
+
+
+def serve(state_dir, seconds):
+    """Serve one ``good`` PodServer until ``<state_dir>/stop`` appears or ``seconds`` pass, for a playbook
+    (molecule's verify): the port goes to ``<state_dir>/port``, the requests it answered, when it stops,
+    to ``<state_dir>/requests.json``."""
+    import os
+    import time
+
+    os.makedirs(state_dir, exist_ok=True)
+    server = PodServer("molecule").start()
+    with open(os.path.join(state_dir, "port.tmp"), "w") as f:
+        f.write(str(server.port))
+    os.rename(os.path.join(state_dir, "port.tmp"), os.path.join(state_dir, "port"))
+    deadline = time.monotonic() + seconds
+    try:
+        # A lifetime, not a wait for an event under test: the playbook says when it is done.
+        while not os.path.exists(os.path.join(state_dir, "stop")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+        with open(os.path.join(state_dir, "requests.json"), "w") as f:
+            json.dump(server.requests, f)
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 300)

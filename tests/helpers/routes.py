@@ -9,6 +9,7 @@ only then its Ready. So no gate can ask a pod before its route stands, on any ma
 """
 
 import json
+import ssl
 import threading
 
 from kubernetes import client, watch
@@ -21,8 +22,11 @@ HELD = {"testground.modelops.serving/ready": "false"}
 PORT = 8080
 
 
-def whoami(core, namespace, pod):
+def whoami(core, namespace, pod, tls=False):
     """The name the pod's port 8080 answers with, through the API server's port-forward (or None).
+
+    With ``tls`` the request goes over TLS inside the forward (the certificate is not checked here:
+    only which server answers).
 
     ``core`` must be a CoreV1Api on an ApiClient of its own: the kubernetes client's stream helpers
     swap the ApiClient's ``request`` while they run, which would break other threads' calls.
@@ -31,6 +35,11 @@ def whoami(core, namespace, pod):
         pf = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(PORT))
         sock = pf.socket(PORT)
         sock.settimeout(5)
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            sock = context.wrap_socket(sock)
         sock.sendall(("GET %s HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n" % WHOAMI).encode())
         data = b""
         while True:
@@ -48,12 +57,16 @@ def whoami(core, namespace, pod):
 
 
 class PodRoutes:
-    """Routes every held pod of ``namespace`` to its own server, then releases it."""
+    """Routes every held pod of ``namespace`` to its own server, then releases it.
 
-    def __init__(self, k8s, namespace, choose):
+    ``tls`` ({"crt", "key"} paths) makes every server speak HTTPS only.
+    """
+
+    def __init__(self, k8s, namespace, choose, tls=None):
         self.k8s = k8s
         self.namespace = namespace
         self.choose = choose
+        self.tls = tls
         self.servers = {}       # pod name -> PodServer
         self.order = []         # pod names in the order they were routed
         self.images = {}        # pod name -> image
@@ -107,7 +120,7 @@ class PodRoutes:
         image = pod.spec.containers[0].image
         index = sum(1 for n in self.order if self.images[n] == image)
         self.images[name] = image
-        server = PodServer(name, self.choose(image, index)).start()
+        server = PodServer(name, self.choose(image, index), tls=self.tls).start()
         self.servers[name] = server
         self.order.append(name)
         self.k8s.custom.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", self.namespace, "portforwards", {
@@ -116,7 +129,8 @@ class PodRoutes:
             "spec": {"forwards": [{"ports": [PORT], "target": {"address": "127.0.0.1", "port": server.port}}]},
         })
         if server.behaviour != "down":
-            wait_for(lambda: whoami(self._forward_core, self.namespace, name) == name, 30, "the route of pod %s" % name)
+            wait_for(lambda: whoami(self._forward_core, self.namespace, name, tls=bool(self.tls)) == name, 30,
+                     "the route of pod %s" % name)
         self.k8s.core.patch_namespaced_pod(name, self.namespace, {"metadata": {"annotations": {
             "testground.modelops.serving/ready": "true"}}})
 

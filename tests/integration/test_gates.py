@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     service_manifest,
     wait_for,
 )
+from testground.certs import make_serving_pair
 from testground.modelserver.metrics import ERROR_RATIO_QUERY, PROMETHEUS, Exporter, Prometheus
 from testground.modelserver.server import MODEL, ModelServer
 from testground.process import free_port
@@ -379,3 +380,39 @@ def test_smoke_path_content_type_and_expected_status_reach_the_pod_as_given(tg, 
         failed = rollout(tg, name="model", namespace=namespace, image="repo/model:v3", gates=gates)
     assert failed["verdict"] == "rolled_back" and failed["reason"] == "smoke_failed", failed
     assert "expected HTTP 201" in failed["message"] and "got HTTP 200" in failed["message"], failed["message"]
+
+
+def test_a_pod_serving_tls_is_gated_over_https(tg, k8s, namespace, tmp_path):
+    """``scheme: https`` speaks TLS to each pod inside the API server's port-forward, with the top-level
+    ``json_path``/``expect`` on the model's readiness answer; ``validate_certs`` refuses a certificate
+    the controller does not trust before anything is sent, and the rollout is rolled back."""
+    ready = "/v2/models/%s/versions/1/ready" % MODEL
+    pair = make_serving_pair(str(tmp_path), "model-server", sans=("model-server.internal",))
+    with PodRoutes(k8s, namespace, lambda image, i: "good", tls=pair) as routes:
+        deploy_held(k8s, namespace, replicas=2)
+        result = rollout(tg, name="model", namespace=namespace, image=V2,
+                         gates=v2_gates(retries=0, scheme="https", json_path="$.name", expect=MODEL))
+        v2 = _v2_pods(routes)
+        asked = {n: routes.servers[n].asked() for n in v2}
+    assert result["verdict"] == "complete", result.get("msg") or result
+    assert deployment_ready(k8s, namespace, "model", V2)
+    # Each new pod's server, which speaks only TLS, answered every check itself.
+    assert len(v2) == 2 and all(asked[n] == [("GET", "/v2/health/ready"), ("GET", ready), ("GET", ready),
+                                             ("POST", "/v2/models/%s/versions/1/infer" % MODEL)] for n in v2), asked
+    assert sorted((e["pod"], e["ok"], e["got"]) for e in result["gates"] if e["name"] == "expectation") == \
+        [(n, True, 'HTTP 200, $.name = "%s"' % MODEL) for n in sorted(v2)]
+
+    with PodRoutes(k8s, namespace, lambda image, i: "good", tls=pair) as routes:
+        with Witness(k8s, namespace) as witness:
+            failed = rollout(tg, name="model", namespace=namespace, image="repo/model:v3",
+                             gates=v2_gates(retries=0, scheme="https", validate_certs=True))
+            wait_for(lambda: deployment_ready(k8s, namespace, "model", V2), 90, "model back on v2")
+            witness.catch_up(lambda s: s.serving_images("model") == {V2: 2})
+        v3 = [n for n in routes.order if routes.images[n] == "repo/model:v3"]
+        v3_asked = {n: routes.servers[n].asked() for n in v3}
+    assert failed["verdict"] == "rolled_back" and failed["reason"] == "gate_unreachable", failed
+    assert failed["rolled_back_to"]["image"] == V2
+    assert "CERTIFICATE_VERIFY_FAILED" in failed["message"], failed["message"]
+    assert witness.floor("model") >= 2, witness.ready_counts("model")
+    # The handshake failed: no request reached a server that could not prove itself.
+    assert v3 and not any(v3_asked.values()), v3_asked

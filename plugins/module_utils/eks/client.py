@@ -45,7 +45,6 @@ class TokenRenewer:
     """Keeps ``configuration.api_key`` fresh; safe to call from several watch threads."""
 
     def __init__(self, eks_args, token, expires_at, sign=None, now=None):
-        self.eks_args = eks_args
         self.token = token
         self.expires_at = expires_at
         self.sign = sign or (lambda: eks_token.get_token(eks_args, eks_args["cluster_name"]))

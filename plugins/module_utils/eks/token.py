@@ -64,7 +64,11 @@ _NO_CREDENTIALS = aws.NO_CREDENTIALS
 
 
 def resolve(session_or_client_args, **client_kwargs):
-    """Return ``(session, region, client_kwargs)`` with credentials checked up front."""
+    """Return ``(session, client_kwargs)`` with the region and credentials checked up front.
+
+    Every client is made from that session, so it signs in the session's region with the
+    credentials checked here.
+    """
     if isinstance(session_or_client_args, boto3.session.Session):
         session = session_or_client_args
         kwargs = dict(client_kwargs)
@@ -74,17 +78,17 @@ def resolve(session_or_client_args, **client_kwargs):
             )
         if session.get_credentials() is None:
             raise EksAuthError(_NO_CREDENTIALS)
-        return session, session.region_name, kwargs
+        return session, kwargs
     args = dict(session_or_client_args)
     if not args.get("role_session_name"):
         args["role_session_name"] = "modelops-serving-eks"
     session, kwargs = aws.session(args)
     kwargs.update(client_kwargs)
-    return session, session.region_name, kwargs
+    return session, kwargs
 
 
-def _presigned_caller_identity_url(session, region, client_kwargs, cluster_name):
-    sts = session.client("sts", region_name=region, **client_kwargs)
+def _presigned_caller_identity_url(session, client_kwargs, cluster_name):
+    sts = session.client("sts", **client_kwargs)
 
     def sign_cluster_header(request, **kwargs):
         request.headers[CLUSTER_ID_HEADER] = cluster_name
@@ -94,10 +98,11 @@ def _presigned_caller_identity_url(session, region, client_kwargs, cluster_name)
     sts.meta.events.register("before-sign.sts.GetCallerIdentity", sign_cluster_header)
     try:
         return sts.generate_presigned_url(
-            "get_caller_identity", Params={}, ExpiresIn=URL_EXPIRES_SECONDS, HttpMethod="GET"
+            "get_caller_identity", ExpiresIn=URL_EXPIRES_SECONDS, HttpMethod="GET"
         )
     except botocore.exceptions.NoCredentialsError as e:
-        raise EksAuthError(_NO_CREDENTIALS, e)
+        # resolve() found credentials; a session handed in may still lose them before signing.
+        raise EksAuthError(_NO_CREDENTIALS) from e
 
 
 def signed_at(url):
@@ -107,7 +112,7 @@ def signed_at(url):
 
 
 def encode_token(url):
-    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
 def decode_token(token):
@@ -115,17 +120,17 @@ def decode_token(token):
     if not token.startswith(TOKEN_PREFIX):
         raise ValueError("not an EKS token: missing %r prefix" % TOKEN_PREFIX)
     body = token[len(TOKEN_PREFIX):]
-    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
 
 
 def get_token(session_or_client_args, cluster_name, **client_kwargs):
     """Return ``(token, expires_at)`` for ``cluster_name``; see the module docstring."""
-    session, region, kwargs = resolve(session_or_client_args, **client_kwargs)
-    return _token_for(session, region, kwargs, cluster_name)
+    session, kwargs = resolve(session_or_client_args, **client_kwargs)
+    return _token_for(session, kwargs, cluster_name)
 
 
-def _token_for(session, region, kwargs, cluster_name):
-    url = _presigned_caller_identity_url(session, region, kwargs, cluster_name)
+def _token_for(session, kwargs, cluster_name):
+    url = _presigned_caller_identity_url(session, kwargs, cluster_name)
     return encode_token(url), signed_at(url) + TOKEN_LIFETIME
 
 
@@ -135,36 +140,36 @@ def describe_cluster(eks_client, cluster_name, retry=None):
     region = eks_client.meta.region_name
     try:
         return call(name=cluster_name)["cluster"]
-    except botocore.exceptions.NoCredentialsError as e:
-        raise EksAuthError(_NO_CREDENTIALS, e)
     except botocore.exceptions.ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
+        # The retry wrapper has read the same key already: botocore's errors always carry it.
+        code = e.response["Error"]["Code"]
         if code == "ResourceNotFoundException":
             raise EksAuthError(
-                "EKS cluster %r not found in region %s (check the cluster name and the region)" % (cluster_name, region),
-                e,
-            )
+                "EKS cluster %r not found in region %s (check the cluster name and the region)" % (cluster_name, region)
+            ) from e
         if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException"):
-            raise EksAuthError("AWS refused eks:DescribeCluster on %r: %s" % (cluster_name, e), e)
+            raise EksAuthError("AWS refused eks:DescribeCluster on %r: %s" % (cluster_name, e)) from e
         if AWSRetry.found(code, RETRYABLE_EXTRA_CODES):
-            raise EksAuthError("AWS kept throttling eks:DescribeCluster on %r after retries: %s" % (cluster_name, e), e)
-        raise EksAuthError("Unable to describe EKS cluster %r: %s" % (cluster_name, e), e)
+            raise EksAuthError(
+                "AWS kept throttling eks:DescribeCluster on %r after retries: %s" % (cluster_name, e)
+            ) from e
+        raise EksAuthError("Unable to describe EKS cluster %r: %s" % (cluster_name, e)) from e
     except botocore.exceptions.EndpointConnectionError as e:
-        raise EksAuthError("Cannot reach the EKS API in region %s: %s" % (region, e), e)
+        raise EksAuthError("Cannot reach the EKS API in region %s: %s" % (region, e)) from e
     except botocore.exceptions.BotoCoreError as e:
-        raise EksAuthError("Unable to describe EKS cluster %r: %s" % (cluster_name, e), e)
+        raise EksAuthError("Unable to describe EKS cluster %r: %s" % (cluster_name, e)) from e
 
 
-def cluster_connection(session_or_client_args, cluster_name, retry=None, **client_kwargs):
+def cluster_connection(session_or_client_args, cluster_name, **client_kwargs):
     """Return ``{host, ca_data, token, expires_at, cluster}``; see the module docstring."""
-    session, region, kwargs = resolve(session_or_client_args, **client_kwargs)
-    cluster = describe_cluster(session.client("eks", region_name=region, **kwargs), cluster_name, retry=retry)
+    session, kwargs = resolve(session_or_client_args, **client_kwargs)
+    cluster = describe_cluster(session.client("eks", **kwargs), cluster_name)
     host = cluster.get("endpoint")
     if not host:
         raise EksAuthError(
             "EKS cluster %r is %s and has no API endpoint yet" % (cluster_name, cluster.get("status", "not ready"))
         )
-    token, expires_at = _token_for(session, region, kwargs, cluster_name)
+    token, expires_at = _token_for(session, kwargs, cluster_name)
     return dict(
         host=host,
         ca_data=(cluster.get("certificateAuthority") or {}).get("data"),

@@ -251,3 +251,96 @@ def test_a_token_that_cannot_be_signed_after_a_401_is_a_401_saying_why():
     assert server.seen == ["Bearer k8s-aws-v1.first"]
     assert error.status == 401 and error.resigned is True
     assert "no new token could be signed: No AWS credentials found" in explain(error, "https://eks.example")
+
+
+def test_the_default_renewer_signs_for_its_cluster_on_the_real_clock(monkeypatch):
+    from ansible_collections.modelops.serving.plugins.module_utils.eks import client as eks_client
+
+    signed = []
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=14)
+
+    def get_token(args, name):
+        signed.append((args, name))
+        return "k8s-aws-v1.new", later
+
+    monkeypatch.setattr(eks_client.eks_token, "get_token", get_token)
+    args = {"cluster_name": "prod", "region": "eu-west-1"}
+    fresh = TokenRenewer(args, "k8s-aws-v1.fresh", later)
+    config = Config()
+    fresh(config)
+    assert config.api_key["authorization"] == "k8s-aws-v1.fresh" and signed == []
+    stale = TokenRenewer(args, "k8s-aws-v1.old", datetime.datetime.now(datetime.timezone.utc) + REFRESH_MARGIN / 2)
+    stale(config)
+    assert config.api_key["authorization"] == "k8s-aws-v1.new"
+    assert signed == [(args, "prod")]
+
+
+def test_the_client_trusts_the_clusters_own_ca_over_https(monkeypatch, tmp_path):
+    """EKS's certificateAuthority.data (base64 PEM) is what the client verifies the API server with."""
+    import base64
+    import http.server
+    import json
+    import os
+    import ssl
+    import threading
+
+    from kubernetes import client as k8s_client
+
+    from ansible_collections.modelops.serving.plugins.module_utils.eks import client as eks_client
+    from testground.certs import make_serving_pair
+
+    pair = make_serving_pair(str(tmp_path), "eks-api")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server name)
+            body = json.dumps({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(pair["crt"], pair["key"])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with open(pair["ca_crt"], "rb") as f:
+        ca_pem = f.read()
+    asked = []
+
+    def cluster_connection(args, name):
+        asked.append((args, name))
+        return {"host": "https://127.0.0.1:%d" % server.server_port, "ca_data": base64.b64encode(ca_pem).decode(),
+                "token": "k8s-aws-v1.first",
+                "expires_at": datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=14)}
+
+    monkeypatch.setattr(eks_client.eks_token, "cluster_connection", cluster_connection)
+    args = {"cluster_name": "prod"}
+    try:
+        api, _renewer = eks_client.eks_api_client(args)
+        assert k8s_client.CoreV1Api(api).list_namespace().items == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == [(args, "prod")]
+    ca_file = api.configuration.ssl_ca_cert
+    with open(ca_file, "rb") as f:
+        assert f.read() == ca_pem
+    # The file outlives the run in the temp directory: its name says what it is.
+    assert os.path.basename(ca_file).startswith("eks-ca-") and ca_file.endswith(".crt")
+    os.unlink(ca_file)
+
+
+def test_a_cluster_without_ca_data_leaves_the_client_on_the_system_trust(monkeypatch):
+    from ansible_collections.modelops.serving.plugins.module_utils.eks import client as eks_client
+
+    monkeypatch.setattr(eks_client.eks_token, "cluster_connection", lambda args, name: {
+        "host": "https://eks.example", "ca_data": None, "token": "k8s-aws-v1.t",
+        "expires_at": datetime.datetime.now(datetime.timezone.utc)})
+    api, _renewer = eks_client.eks_api_client({"cluster_name": "prod"})
+    assert api.configuration.ssl_ca_cert is None
+    assert api.configuration.host == "https://eks.example"
