@@ -73,7 +73,8 @@ class TokenRenewer:
         if not sent:
             return False
         with self._lock:
-            if sent.split(" ", 1)[-1] == self.token:
+            # The header as the client builds it from api_key_prefix and api_key (eks_api_client).
+            if sent == "Bearer " + self.token:
                 self._sign()
                 self.resigned += 1
             return True

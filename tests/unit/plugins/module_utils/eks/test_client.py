@@ -113,6 +113,12 @@ def test_a_refused_token_is_signed_anew_once_and_a_replaced_one_is_not_signed_ag
     assert renewer.token == "token-1" and renewer.resigned == 1
     # A request that carried no token gains nothing by a new one.
     assert renewer.refused(None) is False and renewer.resigned == 1
+    # The new token refused in its turn (a server whose lifetime is shorter than ours): signed again, counted.
+    assert renewer.refused("Bearer token-1") is True
+    assert renewer.token == "token-2" and renewer.resigned == 2 and renewer.renewals == 2
+    # Only the header exactly as the client sends it names the current token.
+    assert renewer.refused("token-2") is True and renewer.refused("Bearer  token-2") is True
+    assert renewer.token == "token-2" and renewer.resigned == 2
 
 
 class RefusingServer:
