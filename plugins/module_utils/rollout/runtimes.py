@@ -92,7 +92,7 @@ def parse_json_path(expr):
     pos = 0
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
-        if not m or m.end() == pos:
+        if not m:  # both alternatives of _TOKEN consume at least one character
             raise ValueError("cannot read JSON path %r at %r" % (expr, expr[pos:]))
         bracket, name = m.group(1), m.group(2)
         if bracket is not None:
@@ -144,7 +144,7 @@ def same_value(expected, got):
         return len(expected) == len(got) and all(same_value(e, g) for e, g in zip(expected, got))
     if isinstance(expected, dict) and isinstance(got, dict):
         return set(expected) == set(got) and all(same_value(expected[k], got[k]) for k in expected)
-    if isinstance(expected, str) and isinstance(got, (int, float)) and not isinstance(got, bool):
+    if isinstance(expected, str) and isinstance(got, (int, float)):
         try:
             return same_value(float(expected), got)
         except ValueError:
@@ -300,19 +300,14 @@ def default_paths(runtime, model=None, version=None):
     return (None, None, None)
 
 
-def _given(cfg, key):
-    """An option the user (or the role's preset) set; an empty string means "skip this check"."""
-    value = cfg.get(key)
-    return value if value is not None else None
-
-
 def readiness_checks(cfg):
     """The checks that say a pod serves the model, in order."""
     runtime = cfg["runtime"]
     model, version = cfg.get("model"), cfg.get("model_version")
     health_default, model_default, _smoke = default_paths(runtime, model, version)
-    health = _given(cfg, "health_path")
-    model_path = _given(cfg, "model_path")
+    # None (not given) takes the runtime's default; an empty string (the role's presets) skips the check.
+    health = cfg.get("health_path")
+    model_path = cfg.get("model_path")
     health = health_default if health is None else health
     model_path = model_default if model_path is None else model_path
     if runtime == "custom":
