@@ -31,8 +31,9 @@ UNIT = "tests/unit/plugins/module_utils/"
 JUDGES = [RU + "status.py", RU + "diagnose.py", RU + "capacity.py", RU + "spec.py", RU + "runtimes.py",
           RU + "gates.py", RU + "hold.py", RU + "judges.py", EKS + "token.py", EKS + "client.py"]
 TESTS = [UNIT + "rollout/test_status.py", UNIT + "rollout/test_diagnose.py", UNIT + "rollout/test_capacity.py",
-         UNIT + "rollout/test_spec.py", UNIT + "rollout/test_gates.py", UNIT + "rollout/test_runtimes.py", UNIT + "rollout/test_hold.py",
-         UNIT + "rollout/test_wait.py", UNIT + "eks/test_token.py", UNIT + "eks/test_client.py"]
+         UNIT + "rollout/test_spec.py", UNIT + "rollout/test_gates.py", UNIT + "rollout/test_hold.py",
+         UNIT + "rollout/test_wait.py", UNIT + "eks/test_token.py", UNIT + "eks/test_client.py",
+         UNIT + "rollout/test_runtimes.py", UNIT + "rollout/test_gate_verdicts.py"]
 GOAL = 0.90
 
 

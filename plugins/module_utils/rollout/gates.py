@@ -297,7 +297,7 @@ class ChecksProbe:
     passed, or the first pair's failure.
     """
 
-    def __init__(self, gates, targets, smoke, clock, attempts=None):
+    def __init__(self, gates, targets, smoke, clock):
         self.gates = gates
         self.clock = clock
         self.pairs = []
@@ -306,7 +306,7 @@ class ChecksProbe:
                 self.pairs.append((target, check, gates.cfg["timeout"]))
             if smoke and gates.smoke is not None:
                 self.pairs.append((target, gates.smoke, gates.cfg["smoke"].get("timeout") or gates.cfg["timeout"]))
-        self.attempts = attempts or gates.cfg["retries"] + 1
+        self.attempts = gates.cfg["retries"] + 1
         self.index = 0
         self.tries = 0
         self.started = None
@@ -547,7 +547,8 @@ class Gates:
 
 
 def _fmt_number(value):
-    return ("%.6g" % value) if isinstance(value, float) else str(value)
+    # Samples are floats (parse_prometheus); six significant digits read as Prometheus' own UI shows them.
+    return "%.6g" % value
 
 
 def parse_prometheus(status_code, body):
@@ -556,6 +557,9 @@ def parse_prometheus(status_code, body):
         doc = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
     except (ValueError, UnicodeDecodeError):
         return [], "HTTP %s, not JSON: %s" % (status_code, runtimes._text(body))
+    if not isinstance(doc, dict):
+        # JSON from something that is not Prometheus' HTTP API (a wrong URL): a verdict, not a traceback.
+        return [], "HTTP %s, not a Prometheus answer: %s" % (status_code, runtimes._text(body))
     if status_code != 200 or doc.get("status") != "success":
         return [], "HTTP %s, %s: %s" % (status_code, doc.get("errorType") or "error", doc.get("error") or doc)
     data = doc.get("data") or {}
