@@ -16,6 +16,7 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout import ga
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors import InputError, LockLost
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforward import PortForwardError, Response
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import Cap
+from tests.unit.plugins.module_utils.rollout.fake import FakeClock
 from tests.unit.plugins.module_utils.rollout.test_gates import bake_scene, cfg, pod, restarted, scene
 
 STATUS_DONE = 'deployment "m" successfully rolled out'
@@ -354,6 +355,7 @@ def prom(**kw):
 
 def prom_gates(**kw):
     g = gates.build_gates(cfg(runtime="triton", prometheus=prom(**kw)))
+    g.clock = FakeClock()  # a read takes no time: the report's seconds are the fake clock's
     g.lines = []
     g.progress = g.lines.append
     return g
@@ -480,6 +482,7 @@ def cw_gates(client, names, monkeypatch, **kw):
 
     monkeypatch.setattr(aws, "client", client_of)
     g = gates.build_gates(cfg(runtime="triton", timeout=7, cloudwatch=dict({"alarm_names": names}, **kw)))
+    g.clock = FakeClock()
     g.lines = []
     g.progress = g.lines.append
     g.made = made
