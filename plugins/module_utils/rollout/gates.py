@@ -150,6 +150,13 @@ def _smoke_body(smoke):
     return str(body).encode("utf-8")
 
 
+def _is_http_url(url):
+    if not url:
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def check_settings(cfg):
     """Everything wrong with the gate settings, raised at once before anything is written."""
     problems = runtimes.missing_settings(cfg)
@@ -158,12 +165,10 @@ def check_settings(cfg):
         value = cfg.get(key)
         if value is not None and value < minimum:
             problems.append("gates.%s must be at least %s (got %s)" % (key, minimum, value))
-    if cfg.get("url"):
-        parts = urlsplit(cfg["url"])
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append("gates.url must be an http(s) URL (got %r)" % cfg["url"])
+    if cfg.get("url") and not _is_http_url(cfg["url"]):
+        problems.append("gates.url must be an http(s) URL (got %r)" % cfg["url"])
     prom = cfg.get("prometheus")
-    if prom and urlsplit(prom.get("url") or "").scheme not in ("http", "https"):
+    if prom and not _is_http_url(prom.get("url")):
         problems.append("gates.prometheus.url must be an http(s) URL (got %r)" % prom.get("url"))
     cw = cfg.get("cloudwatch")
     if cw is not None:
@@ -190,9 +195,9 @@ def build_gates(params_gates):
 class Failure(Exception):
     """A gate said no; carries the Outcome."""
 
-    def __init__(self, reason, message, evidence=None):
+    def __init__(self, reason, message):
         super(Failure, self).__init__(message)
-        self.outcome = Outcome(False, reason, message, evidence)
+        self.outcome = Outcome(False, reason, message)
 
 
 class PodTarget:
@@ -313,9 +318,19 @@ class ChecksProbe:
         self.due = clock.monotonic()
 
     def run(self, view):
+        if self.index < len(self.pairs):
+            failed = self._attempt(*self.pairs[self.index])
+            if failed is not None:
+                return failed
+            if self.tries:
+                return None  # a retry is due later
         if self.index >= len(self.pairs):
+            # The caller goes on to the next step; only ``ok`` of this outcome is read.
             return Outcome(True, "complete", "checks passed")
-        target, check, timeout = self.pairs[self.index]
+        return None
+
+    def _attempt(self, target, check, timeout):
+        """One attempt at the current pair: the failure Outcome, or None (passed, or a retry is due)."""
         if self.tries == 0:
             self.started = self.clock.monotonic()
         self.tries += 1
@@ -333,8 +348,6 @@ class ChecksProbe:
         self.index += 1
         self.tries = 0
         self.due = self.clock.monotonic()
-        if self.index >= len(self.pairs):
-            return Outcome(True, "complete", "checks passed")
         return None
 
 
@@ -444,9 +457,10 @@ class Gates:
         expected = "every sample of `%s` %s %s" % (prom["query"], op, prom["threshold"])
         t = self.clock.monotonic()
         try:
-            got, ok, reason = self._prometheus_verdict(prom, compare, op)
+            got, reason = self._prometheus_verdict(prom, compare, op)
         except Failure as failure:
-            got, ok, reason = str(failure), False, failure.outcome.reason
+            got, reason = str(failure), failure.outcome.reason
+        ok = reason is None
         seconds = self.clock.monotonic() - t
         self.report.add("prometheus", None, ok, seconds, expected, got)
         self.progress("gate: prometheus: %s (%s)" % ("ok" if ok else "FAILED", got))
@@ -454,6 +468,7 @@ class Gates:
             raise Failure(reason, "gate prometheus failed: expected %s, got %s" % (expected, got))
 
     def _prometheus_verdict(self, prom, compare, op):
+        """(what came back, the failure reason or None when the gate holds)."""
         path = "/api/v1/query?" + urlencode({"query": prom["query"]})
         try:
             resp = url_request(prom["url"], "GET", path, headers=prom.get("headers"), timeout=prom["timeout"],
@@ -462,17 +477,17 @@ class Gates:
             raise Failure("prometheus_error", "Prometheus did not answer: %s" % exc)
         samples, error = parse_prometheus(resp.status, resp.body)
         if error:
-            return error, False, "prometheus_error"
+            return error, "prometheus_error"
         live = [(labels, v) for labels, v in samples if not math.isnan(v)]
         if not live:
             text = "no data (%s)" % ("empty result" if not samples else "NaN")
-            return text, not prom.get("fail_on_empty"), "prometheus_no_data"
+            return text, "prometheus_no_data" if prom.get("fail_on_empty") else None
         bad = [(labels, v) for labels, v in live if not compare(v, prom["threshold"])]
         shown = bad or live
         text = ", ".join("%s%s" % (_fmt_number(v), (" for " + labels) if labels else "") for labels, v in shown[:5])
         if bad:
-            return "%s (not %s %s)" % (text, op, prom["threshold"]), False, "prometheus_threshold"
-        return text, True, "ok"
+            return "%s (not %s %s)" % (text, op, prom["threshold"]), "prometheus_threshold"
+        return text, None
 
     def check_cloudwatch(self, cw):
         names = list(cw["alarm_names"])
@@ -536,7 +551,8 @@ class Gates:
                              "passed" % (len(baseline), probe.rounds), ok=True)
             return outcome
         self._bake_entry(elapsed, seconds, outcome.message, ok=False)
-        if outcome.reason not in ("lock_lost", "deployment_deleted", "timeout", "api_error"):
+        # An end the run itself met (the Lease, the Deployment gone, the overall cap) is not the bake's verdict.
+        if outcome.reason not in ("lock_lost", "deployment_deleted", "timeout"):
             if not outcome.message.startswith("bake: "):
                 outcome.message = "bake: " + outcome.message
             outcome.message = "%s, %.0fs into the %ss bake window" % (outcome.message, elapsed, seconds)

@@ -17,7 +17,8 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout.errors im
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforward import PortForwardError, Response
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import Cap
 from tests.unit.plugins.module_utils.rollout.fake import FakeClock
-from tests.unit.plugins.module_utils.rollout.test_gates import bake_scene, cfg, pod, restarted, scene
+from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import Change
+from tests.unit.plugins.module_utils.rollout.test_gates import DEPLOYMENT, bake_scene, cfg, pod, restarted, scene
 
 STATUS_DONE = 'deployment "m" successfully rolled out'
 
@@ -153,6 +154,8 @@ def test_prometheus_without_a_url_is_named():
         gates.check_settings(cfg(runtime="triton", prometheus={"query": "up"}))
     assert str(err.value) == "gates.prometheus.url must be an http(s) URL (got None)"
     gates.check_settings(cfg(runtime="triton", prometheus={"url": "https://prom"}))
+    with pytest.raises(InputError, match=r"^gates.prometheus.url must be an http\(s\) URL \(got 'http://'\)$"):
+        gates.check_settings(cfg(runtime="triton", prometheus={"url": "http://"}))
 
 
 def test_cloudwatch_needs_boto3(monkeypatch):
@@ -245,6 +248,82 @@ def test_a_url_gate_failure_names_the_url(net):
     assert (outcome.reason, outcome.message) == (
         "model_not_ready", "gate server_ready failed on http://svc: GET /health expected HTTP 200, got HTTP 503: warming")
     assert lines == ["gate: server_ready on http://svc: FAILED (0.000s)", "gate: FAILED: " + outcome.message]
+
+
+def test_the_smoke_request_takes_the_gate_timeout_unless_it_has_its_own(net):
+    net.answer((None, 8080, "/v2/models/m/ready"), ok200())
+    net.answer((None, 8080, "/v2/health/ready"), ok200())
+    net.answer((None, 8080, "/v2/models/m/infer"), ok200())
+    outcome, _e, _l, _ctx = gate_run(cfg(runtime="mlserver", model="m", timeout=6, smoke={"body": "{}"}), [pod("m-a")])
+    assert outcome.ok, outcome.message
+    assert [(c["path"], c["timeout"]) for c in net.calls] == [
+        ("/v2/health/ready", 6), ("/v2/models/m/ready", 6), ("/v2/models/m/infer", 6)]
+
+
+def test_a_gate_of_metrics_only_asks_no_pod(net):
+    net.answer(("http://prom", None, None), vector(({}, "0.01")))
+    c = cfg(runtime="triton", health_path="", model_path="", prometheus=prom(url="http://prom", query="err"))
+    outcome, entries, _l, _ctx = gate_run(c, [pod("m-a")])
+    assert outcome.ok, outcome.message
+    assert outcome.message == STATUS_DONE + "; model gates passed on 1 of 1 new pod(s)"
+    assert [c.get("base") for c in net.calls] == ["http://prom"]
+    assert [e["name"] for e in entries] == ["prometheus"]
+
+
+def test_a_passed_gate_keeps_the_view_it_judged(net):
+    net.answer((None, 8000, "/v2/health/ready"), ok200())
+    g = gates.build_gates(cfg(runtime="triton"))
+    ctx, view = scene([pod("m-a")])
+    outcome, _entries = g.run(ctx, "rollout", view)
+    assert outcome.ok and outcome.view is view
+
+
+def test_the_overall_cap_ends_the_gate_checks(net):
+    net.answer((None, 8000, "/v2/health/ready"), Response(503, b""))
+    g = gates.build_gates(cfg(runtime="triton", retries=10, interval=1))
+    ctx, view = scene([pod("m-a")])
+    ctx.cap = Cap(1000.0, 3.5)
+    outcome, _entries = g.run(ctx, "rollout", view)
+    assert (outcome.ok, outcome.reason) == (False, "timeout")
+    assert outcome.message == "no verdict within timeout=3.5s, the overall cap set for this run (%s)" % STATUS_DONE
+    assert len(net.calls) == 4
+
+
+class DeletedAt:
+    """A scene in which the Deployment is deleted ``t`` seconds after the start."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def __call__(self, pods):
+        ctx, view = bake_scene(pods, [])
+        watches = ctx.loop._watch_factory(None, None)
+        at = ctx.clock.monotonic() + self.t
+        plain = watches.next_change
+
+        def next_change(timeout):
+            if at is not None and ctx.clock.monotonic() < at <= ctx.clock.monotonic() + (timeout or 0.01):
+                ctx.clock.advance(at - ctx.clock.monotonic())
+                change = Change("deployment", Change.EVENT, objects=[DEPLOYMENT], event_type="DELETED")
+                watches.cache.apply(change)
+                return change
+            return plain(timeout)
+
+        watches.next_change = next_change
+        return ctx, view
+
+
+@pytest.mark.parametrize("c, t, phase", [
+    (dict(retries=3, interval=2), 1, "rollout gates"),          # while a check waits for its retry
+    (dict(retries=1, interval=2, bake_seconds=10, bake_interval=5), 6, "bake"),  # in a bake round's retry
+    (dict(retries=0, bake_seconds=10, bake_interval=5), 3, "bake"),             # between two rounds
+])
+def test_a_deployment_deleted_during_the_gates_is_named_so(net, c, t, phase):
+    net.answer((None, 8000, "/v2/health/ready"), *([Response(503, b"")] if phase == "rollout gates" else
+                                                   [ok200(), Response(503, b""), ok200()]))
+    outcome, _e, _l, _ctx = gate_run(cfg(runtime="triton", **c), [pod("m-a")], view_scene=DeletedAt(t))
+    assert (outcome.ok, outcome.reason, outcome.message) == (
+        False, "deployment_deleted", "Deployment serving/m was deleted during the %s" % phase)
 
 
 def test_no_ready_pod(net):
@@ -516,6 +595,14 @@ def test_cloudwatch_reads_every_page_of_both_alarm_kinds(monkeypatch):
     assert g.lines == ["gate: cloudwatch: ok (slo INSUFFICIENT_DATA, p99 OK)"] * 2
 
 
+def test_one_alarm_in_alarm_fails_the_gate_entry(monkeypatch):
+    client = CloudWatch(metric=[{"AlarmName": "p99", "StateValue": "ALARM", "StateReason": "3 datapoints"}])
+    g = cw_gates(client, ["p99"], monkeypatch)
+    with pytest.raises(gates.Failure):
+        g.check_metrics()
+    assert [(e["ok"], e["got"]) for e in g.report.entries] == [(False, "p99 ALARM")]
+
+
 def test_every_alarm_in_alarm_is_named_with_its_reason(monkeypatch):
     client = CloudWatch(metric=[{"AlarmName": "p99", "StateValue": "ALARM"}],
                         composite=[{"AlarmName": "slo", "StateValue": "ALARM", "StateReason": "p99 and 5xx"}])
@@ -562,16 +649,23 @@ def test_cloudwatch_that_cannot_be_read(monkeypatch):
 # -- the bake --------------------------------------------------------------------------------------
 def test_a_bake_shorter_than_its_interval_checks_once_at_its_end(net):
     net.answer((None, 8000, "/v2/health/ready"), ok200())
-    outcome, entries, lines, ctx = gate_run(cfg(runtime="triton", retries=0, bake_seconds=3, bake_interval=5),
-                                            [pod("m-a"), failed_pod("m-f")])
+    g = gates.build_gates(cfg(runtime="triton", retries=0, bake_seconds=3, bake_interval=5))
+    ctx, view = scene([pod("m-a"), failed_pod("m-f"), pod("m-b")])
+    lines = []
+    ctx.progress = lines.append
+    ctx.enter("gate")
+    outcome, entries = g.run(ctx, "rollout", view)
+    ctx.enter(None)
     assert outcome.ok, outcome.message
-    assert outcome.message == STATUS_DONE + "; model gates passed on 1 of 2 new pod(s), bake 3s held"
-    assert len(net.calls) == 2
+    assert outcome.message == STATUS_DONE + "; model gates passed on 2 of 3 new pod(s), bake 3s held"
+    assert len(net.calls) == 4
     assert entries[-1] == {"name": "bake", "pod": None, "ok": True, "seconds": 3.0, "checks": 1, "attempts": 1,
                            "expected": "no restart, readiness loss or failed check for 3s",
-                           "got": "held: 1 pod(s), no restart or readiness loss; 1 check round(s) passed"}
-    assert "bake: watching 1 new pod(s) for 3s" in lines
+                           "got": "held: 2 pod(s), no restart or readiness loss; 1 check round(s) passed"}
+    assert "bake: watching 2 new pod(s) for 3s" in lines
     assert ctx.clock.monotonic() - 1000.0 == pytest.approx(3.0)
+    # The bake is gate time in the result's durations.
+    assert ctx.result.durations["gate"] == pytest.approx(3.0)
 
 
 def test_bake_rounds_are_an_interval_apart_and_the_last_at_its_end(net):
@@ -614,8 +708,8 @@ def test_a_restart_during_the_bake_is_named_with_the_moment(net):
         cfg(runtime="triton", retries=0, bake_seconds=10, bake_interval=5), pods,
         view_scene=lambda p: bake_scene(p, [(3, [restarted(pods[1])])]))
     assert outcome.reason == "bake_restart"
-    assert outcome.message.startswith("bake: ") and not outcome.message.startswith("bake: bake: ")
-    assert outcome.message.endswith(", 3s into the 10s bake window")
+    assert outcome.message == ("bake: container server of pod m-b restarted (restarts 0 -> 1) (last exit: OOMKilled, "
+                               "code 137), 3s into the 10s bake window")
     assert entries[-1]["seconds"] == 3.0
 
 
