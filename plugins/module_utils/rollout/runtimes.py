@@ -81,28 +81,28 @@ class PathMissing(Exception):
 
 
 _TOKEN = re.compile(r"\[(\*|-?\d+|'[^']*'|\"[^\"]*\")\]|\.?([^.\[\]]+)")
+_INDEX = re.compile(r"-?\d+$")
 
 
 def parse_json_path(expr):
     """``$.outputs[0].data``, ``outputs.0.data`` and ``data[*].id`` as a list of keys and indexes."""
-    expr = (expr or "").strip()
-    if expr.startswith("$"):
-        expr = expr[1:]
+    given = expr.strip()
+    expr = given[1:] if given.startswith("$") else given
     tokens = []
     pos = 0
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
         if not m:  # both alternatives of _TOKEN consume at least one character
-            raise ValueError("cannot read JSON path %r at %r" % (expr, expr[pos:]))
+            raise ValueError("cannot read JSON path %r at %r" % (given, expr[pos:]))
         bracket, name = m.group(1), m.group(2)
         if bracket is not None:
             if bracket == "*":
                 tokens.append("*")
-            elif bracket[0] in "'\"":
+            elif bracket[0] in ("'", '"'):
                 tokens.append(bracket[1:-1])
             else:
                 tokens.append(int(bracket))
-        elif name.lstrip("-").isdigit():
+        elif _INDEX.match(name):
             tokens.append(int(name))
         else:
             tokens.append(name)
@@ -365,6 +365,14 @@ def missing_settings(cfg):
     if runtime == "custom" and not (cfg.get("path") or cfg.get("health_path")):
         problems.append("gates.path is required for runtime custom")
     smoke = cfg.get("smoke")
+    # A JSON path that cannot be read is an input error now, not a failure after the rollout.
+    for option, expr in (("gates.json_path", cfg.get("json_path")),
+                         ("gates.smoke.json_path", smoke.get("json_path") if smoke else None)):
+        if expr:
+            try:
+                parse_json_path(expr)
+            except ValueError as exc:
+                problems.append("%s: %s" % (option, exc))
     if smoke and not smoke.get("path"):
         if default_paths(runtime, cfg.get("model"), cfg.get("model_version"))[2] is None:
             problems.append("gates.smoke.path is required for runtime %s%s" % (

@@ -42,7 +42,7 @@ def test_an_answer_that_is_not_utf8_is_shown_with_replacements_not_a_traceback()
 
 
 # -- JSON paths ------------------------------------------------------------------------------------
-DOC = {"a": [{"b": 1}, {"b": 2}], "c": {"d e": "x", "0": "zero"}}
+DOC = {"a": [{"b": 1}, {"b": 2}], "c": {"d e": "x", "0": "zero", "--1": "minus"}}
 
 
 @pytest.mark.parametrize("expr, value", [
@@ -56,20 +56,21 @@ DOC = {"a": [{"b": 1}, {"b": 2}], "c": {"d e": "x", "0": "zero"}}
     ("$.a[1]", {"b": 2}),
     ("$['a']['1']", {"b": 2}),
     ("a[*].b", [1, 2]),
+    ("c.--1", "minus"),
 ])
 def test_json_path_forms(expr, value):
     assert runtimes.json_path(DOC, expr) == value
 
 
 @pytest.mark.parametrize("expr, where", [
-    ("a..b", "'..b'"),
+    (" $.a..b ", "'..b'"),
     ("a[x]", "'[x]'"),
     ("a[1", "'[1'"),
 ])
 def test_a_json_path_that_cannot_be_read_says_where(expr, where):
     with pytest.raises(ValueError) as err:
         runtimes.parse_json_path(expr)
-    assert str(err.value) == "cannot read JSON path %r at %s" % (expr, where)
+    assert str(err.value) == "cannot read JSON path %r at %s" % (expr.strip(), where)
 
 
 @pytest.mark.parametrize("expr, missing", [
@@ -349,6 +350,10 @@ def test_smoke_options():
     (dict(runtime="triton", model="m", smoke={"path": None}), []),
     (dict(runtime="vllm", smoke={"path": None}), []),
     (dict(runtime="triton"), []),
+    (dict(runtime="triton", json_path="$.a[x]", smoke={"path": "/i", "json_path": "$.outputs[0"}),
+     ["gates.json_path: cannot read JSON path '$.a[x]' at '[x]'",
+      "gates.smoke.json_path: cannot read JSON path '$.outputs[0' at '[0'"]),
+    (dict(runtime="triton", json_path="$.a[0]", smoke={"path": "/i", "json_path": "outputs[*].data"}), []),
 ])
 def test_missing_settings(c, problems):
     assert runtimes.missing_settings(cfg(**c)) == problems
