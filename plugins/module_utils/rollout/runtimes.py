@@ -153,7 +153,7 @@ def same_value(expected, got):
 
 
 def _short(value):
-    return _text(json.dumps(value, sort_keys=True), 200)
+    return _text(json.dumps(value, sort_keys=True))
 
 
 def judge_status_and_path(expect_status, path_expr=None, expect=None):
@@ -209,14 +209,15 @@ def torchserve_model_judge(model, version=None):
         if status != 200:
             return False, wanted, _got(status, body)
         doc = _json(body)
-        entries = doc if isinstance(doc, list) else [doc] if isinstance(doc, dict) else []
+        entries = doc if isinstance(doc, list) else [doc]
+        entries = [e for e in entries if isinstance(e, dict)]
         if version:
             entries = [e for e in entries if str(e.get("modelVersion")) == str(version)]
         if not entries:
             return False, wanted, "HTTP 200, no such model version listed: %s" % _text(body)
         states = []
         for entry in entries:
-            workers = entry.get("workers") or []
+            workers = [w for w in entry.get("workers") or [] if isinstance(w, dict)]
             states.extend(str(w.get("status")) for w in workers)
             if any(w.get("status") == "READY" for w in workers):
                 return True, wanted, "HTTP 200, %d worker(s), %d READY" % (
@@ -236,6 +237,7 @@ def tfserving_judge(model, version=None):
         versions = doc.get("model_version_status") if isinstance(doc, dict) else None
         if not isinstance(versions, list):
             return False, wanted, "HTTP 200, no model_version_status: %s" % _text(body)
+        versions = [v for v in versions if isinstance(v, dict)]
         if version:
             versions = [v for v in versions if str(v.get("version")) == str(version)]
         seen = []
@@ -374,7 +376,8 @@ def missing_settings(cfg):
             except ValueError as exc:
                 problems.append("%s: %s" % (option, exc))
     if smoke and not smoke.get("path"):
-        if default_paths(runtime, cfg.get("model"), cfg.get("model_version"))[2] is None:
+        # Whether a runtime has a default smoke path depends on the model only, never on its version.
+        if default_paths(runtime, cfg.get("model"))[2] is None:
             problems.append("gates.smoke.path is required for runtime %s%s" % (
                 runtime, "" if runtime == "custom" else " without gates.model"))
     return problems

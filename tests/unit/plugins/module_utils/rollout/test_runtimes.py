@@ -179,6 +179,10 @@ def test_torchserve_model_reads_every_entry_and_counts_workers():
         False, wanted, "HTTP 200, workers: LOADING, None")
     assert judge(200, b"<html>") == (False, wanted, "HTTP 200, no such model version listed: <html>")
     assert judge(200, b"[]") == (False, wanted, "HTTP 200, no such model version listed: []")
+    # Whatever else the management API answers is an answer to show, never a traceback.
+    assert judge(200, b'["m", 3]') == (False, wanted, 'HTTP 200, no such model version listed: ["m", 3]')
+    assert judge(200, b'"m"') == (False, wanted, 'HTTP 200, no such model version listed: "m"')
+    assert judge(200, b'[{"workers": ["READY", {"status": "READY"}]}]') == (True, wanted, "HTTP 200, 1 worker(s), 1 READY")
     assert judge(404, b"") == (False, wanted, "HTTP 404 (empty body)")
 
 
@@ -197,6 +201,7 @@ def test_tfserving_model_status():
             b' {"version": "2", "state": "AVAILABLE"}]}')
     assert judge(200, body) == (True, wanted, "HTTP 200, version 2 AVAILABLE")
     assert judge(200, b'{"model_version_status": []}') == (False, wanted, "HTTP 200, no such version")
+    assert judge(200, b'{"model_version_status": ["AVAILABLE", 1]}') == (False, wanted, "HTTP 200, no such version")
     assert judge(200, b'{"other": 1}') == (False, wanted, 'HTTP 200, no model_version_status: {"other": 1}')
     assert judge(200, b"[]") == (False, wanted, "HTTP 200, no model_version_status: []")
     assert judge(503, b"") == (False, wanted, "HTTP 503 (empty body)")
@@ -328,6 +333,13 @@ def test_smoke_defaults():
     assert not check.judge(201, b"")[0]
 
 
+def test_the_smoke_path_follows_the_model_version():
+    check = runtimes.smoke_check(cfg(runtime="triton", model="m", model_version="3", smoke={"path": None}), b"{}")
+    assert check.path == "/v2/models/m/versions/3/infer"
+    check = runtimes.smoke_check(cfg(runtime="torchserve", model="m", model_version="2", smoke={"path": None}), b"{}")
+    assert check.path == "/predictions/m/2"
+
+
 def test_smoke_options():
     smoke = {"path": "/generate", "expect_status": 201, "content_type": "text/plain", "json_path": "$.text",
              "expect": "hi"}
@@ -348,6 +360,9 @@ def test_smoke_options():
     (dict(runtime="triton", smoke={"path": None}),
      ["gates.smoke.path is required for runtime triton without gates.model"]),
     (dict(runtime="triton", model="m", smoke={"path": None}), []),
+    (dict(runtime="kserve_v2", model="m", model_version="2", smoke={"path": None}), []),
+    (dict(runtime="torchserve", model_path="/models/m", model_version="2", smoke={"path": None}),
+     ["gates.smoke.path is required for runtime torchserve without gates.model"]),
     (dict(runtime="vllm", smoke={"path": None}), []),
     (dict(runtime="triton"), []),
     (dict(runtime="triton", json_path="$.a[x]", smoke={"path": "/i", "json_path": "$.outputs[0"}),
