@@ -387,13 +387,13 @@ class BakeProbe:
 class Gates:
     """The gates of one run: ``run(ctx, phase, view) -> (Outcome, report entries)``."""
 
-    def __init__(self, cfg, sample, smoke_body, cloudwatch_client=None, clock=None):
+    def __init__(self, cfg, sample, smoke_body):
         self.cfg = cfg
-        self.clock = clock or Clock()
+        self.clock = Clock()  # run() uses the run's clock
         self.sample = sample
         self.checks = runtimes.readiness_checks(cfg)
         self.smoke = runtimes.smoke_check(cfg, smoke_body)
-        self._cloudwatch = cloudwatch_client
+        self._cloudwatch = None  # made on the first read, from the gate's own AWS options
         self.report = Report()
         self.progress = lambda line: None
 
