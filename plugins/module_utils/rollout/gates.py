@@ -570,7 +570,7 @@ def _fmt_number(value):
 def parse_prometheus(status_code, body):
     """([(labels text, value)], error text or None) from an instant query's answer."""
     try:
-        doc = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return [], "HTTP %s, not JSON: %s" % (status_code, runtimes._text(body))
     if not isinstance(doc, dict):

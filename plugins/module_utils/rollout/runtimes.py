@@ -58,7 +58,7 @@ class Check:
 
 def _text(body, limit=200):
     if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
+        body = body.decode(errors="replace")
     body = (body or "").strip()
     return body if len(body) <= limit else body[:limit] + "..."
 
@@ -70,8 +70,8 @@ def _got(status, body):
 
 def _json(body):
     try:
-        return json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
-    except (ValueError, AttributeError, UnicodeDecodeError):
+        return json.loads(body)  # bytes or text
+    except (TypeError, ValueError):  # no body, not JSON, not UTF-8
         return None
 
 
