@@ -146,8 +146,8 @@ def _smoke_body(smoke):
     if body is None:
         return None
     if isinstance(body, (dict, list)):
-        return json.dumps(body).encode("utf-8")
-    return str(body).encode("utf-8")
+        return json.dumps(body).encode()
+    return str(body).encode()
 
 
 def _is_http_url(url):
@@ -215,6 +215,11 @@ class PodTarget:
     def label(self):
         return "pod %s/%s" % (self.namespace, self.pod)
 
+    @property
+    def name(self):
+        """What the report's ``pod`` field says: the pod's name."""
+        return self.pod
+
     def request(self, check, timeout):
         headers = {"Content-Type": check.content_type} if check.body is not None else None
         return pod_request(self.api, self.namespace, self.pod, self.ports[check.port], check.method, check.path,
@@ -229,10 +234,14 @@ class UrlTarget:
         self.url = url.rstrip("/")
         self.management_port = management_port
         self.validate_certs = validate_certs
-        self.pod = None
 
     @property
     def label(self):
+        return self.url
+
+    @property
+    def name(self):
+        """What the report's ``pod`` field says: no pod, the URL."""
         return self.url
 
     def _base(self, port_kind):
@@ -314,8 +323,7 @@ class ChecksProbe:
         self.attempts = gates.cfg["retries"] + 1
         self.index = 0
         self.tries = 0
-        self.started = None
-        self.due = clock.monotonic()
+        self.started = self.due = clock.monotonic()  # of the current pair's first attempt
 
     def run(self, view):
         if self.index < len(self.pairs):
@@ -331,23 +339,20 @@ class ChecksProbe:
 
     def _attempt(self, target, check, timeout):
         """One attempt at the current pair: the failure Outcome, or None (passed, or a retry is due)."""
-        if self.tries == 0:
-            self.started = self.clock.monotonic()
         self.tries += 1
         ok, expected, got, unreachable = attempt(target, check, timeout)
         if not ok and self.tries < self.attempts:
             self.due = self.clock.monotonic() + self.gates.cfg["interval"]
             return None
         seconds = self.clock.monotonic() - self.started
-        self.gates.report.add(check.name, target.pod if target.pod else target.label, ok, seconds, expected, got,
-                              self.tries)
+        self.gates.report.add(check.name, target.name, ok, seconds, expected, got, self.tries)
         self.gates.progress("gate: %s on %s: %s (%.3fs)" % (check.name, target.label, "ok" if ok else "FAILED",
                                                             seconds))
         if not ok:
             return check_failure(check, target, expected, got, self.tries, unreachable).outcome
         self.index += 1
         self.tries = 0
-        self.due = self.clock.monotonic()
+        self.started = self.due = self.clock.monotonic()
         return None
 
 

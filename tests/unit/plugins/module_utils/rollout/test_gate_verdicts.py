@@ -472,10 +472,11 @@ def test_the_samples_shown_are_the_bad_ones_at_most_five(net):
 
 
 def test_good_samples_are_shown_with_six_significant_digits_and_nan_is_no_data(net):
-    net.answer(("https://prom.example/base", None, None), vector(({"a": "1"}, "0.0123456789"), ({"a": "2"}, "NaN")))
+    net.answer(("https://prom.example/base", None, None), vector(({"a": "1"}, "0.0123456789"), ({"a": "2"}, "NaN"),
+                                                                 ({"a": "3"}, "1.5e-7")))
     g = prom_gates()
     g.check_metrics()
-    assert g.report.entries[0]["got"] == '0.0123457 for {a="1"}'
+    assert g.report.entries[0]["got"] == '0.0123457 for {a="1"}, 1.5e-07 for {a="3"}'
     net.answer(("https://prom.example/base", None, None), vector(({}, "NaN")))
     g = prom_gates(fail_on_empty=True)
     with pytest.raises(gates.Failure) as err:
@@ -636,14 +637,15 @@ def test_cloudwatch_that_cannot_be_read(monkeypatch):
         g.check_metrics()
     assert err.value.outcome.reason == "cloudwatch_error"
     assert str(err.value) == "gate cloudwatch cannot read the alarms: %s" % denied
-    assert [(e["ok"], e["got"], e["expected"]) for e in g.report.entries] == [
-        (False, str(denied), "no alarm in ALARM among p99")]
+    assert [(e["ok"], e["got"], e["expected"], e["seconds"]) for e in g.report.entries] == [
+        (False, str(denied), "no alarm in ALARM among p99", 0.0)]
     g = cw_gates(CloudWatch(error=aws.AwsError("no credentials for the cloudwatch gate")), ["p99"], monkeypatch)
     with pytest.raises(gates.Failure) as err:
         g.check_metrics()
     assert (err.value.outcome.reason, str(err.value)) == (
         "cloudwatch_error", "gate cloudwatch cannot read the alarms: no credentials for the cloudwatch gate")
-    assert [(e["ok"], e["got"]) for e in g.report.entries] == [(False, "no credentials for the cloudwatch gate")]
+    assert [(e["ok"], e["got"], e["seconds"]) for e in g.report.entries] == [
+        (False, "no credentials for the cloudwatch gate", 0.0)]
 
 
 # -- the bake --------------------------------------------------------------------------------------
@@ -666,6 +668,16 @@ def test_a_bake_shorter_than_its_interval_checks_once_at_its_end(net):
     assert ctx.clock.monotonic() - 1000.0 == pytest.approx(3.0)
     # The bake is gate time in the result's durations.
     assert ctx.result.durations["gate"] == pytest.approx(3.0)
+
+
+def test_the_bake_rounds_ask_readiness_again_not_the_smoke_inference(net):
+    for path in ("/v2/health/ready", "/v2/models/m/ready", "/v2/models/m/infer"):
+        net.answer((None, 8000, path), ok200())
+    outcome, _e, _l, _ctx = gate_run(cfg(runtime="triton", model="m", retries=0, bake_seconds=4, bake_interval=2,
+                                         smoke={"body": "{}"}), [pod("m-a")])
+    assert outcome.ok, outcome.message
+    assert [c["path"] for c in net.calls] == ["/v2/health/ready", "/v2/models/m/ready", "/v2/models/m/infer"] + [
+        "/v2/health/ready", "/v2/models/m/ready"] * 2
 
 
 def test_bake_rounds_are_an_interval_apart_and_the_last_at_its_end(net):
