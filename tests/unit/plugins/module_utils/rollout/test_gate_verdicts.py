@@ -3,7 +3,7 @@ report and the progress lines say, the metric gates and the bake (gates.py).
 
 The network is replaced by recorders that keep every argument of every request, so a test can
 say which pod, port, scheme and headers were really used; the wait loop and the clock are the
-fakes of test_gates.py (the clock moves only when the loop waits).
+fakes of gate_scene.py (the clock moves only when the loop waits).
 """
 
 import json
@@ -18,7 +18,7 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout.portforwa
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import Cap
 from tests.unit.plugins.module_utils.rollout.fake import FakeClock
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.watch import Change
-from tests.unit.plugins.module_utils.rollout.test_gates import DEPLOYMENT, bake_scene, cfg, pod, restarted, scene
+from tests.unit.plugins.module_utils.rollout.gate_scene import DEPLOYMENT, bake_scene, cfg, pod, restarted, scene
 
 STATUS_DONE = 'deployment "m" successfully rolled out'
 
@@ -222,8 +222,8 @@ def test_the_default_port_is_the_runtimes_and_the_management_port_can_be_moved(n
     net.answer((None, 9081, "/models/m"), ok200(b'[{"workers": [{"status": "READY"}]}]'))
     outcome, _e, _l, _ctx = gate_run(cfg(runtime="torchserve", model="m", management_port=9081), [pod("m-a")])
     assert outcome.ok, outcome.message
-    assert [(c["port"], c["scheme"], c["validate_certs"]) for c in net.calls] == [(8080, "http", False),
-                                                                                 (9081, "http", False)]
+    assert [(c["port"], c["scheme"], c["validate_certs"]) for c in net.calls] == [
+        (8080, "http", False), (9081, "http", False)]
 
 
 def test_a_url_gate_asks_the_url_once_and_the_management_port_on_its_host(net):
