@@ -100,6 +100,8 @@ options:
         description:
           - A value that must exist in the JSON answer of the custom check (for other runtimes, of the last
             readiness check), such as C($.status) or C(data[0].id); C([*]) collects a list.
+          - A path that cannot be read (C($.outputs[0)) is an input error, as for O(gates.smoke.json_path), before
+            anything is written.
         type: str
       expect:
         description: The value at O(gates.json_path) must equal this (numbers within float rounding).
