@@ -311,7 +311,7 @@ class ChecksProbe:
     passed, or the first pair's failure.
     """
 
-    def __init__(self, gates, targets, smoke, clock):
+    def __init__(self, gates, targets, clock, smoke=False):
         self.gates = gates
         self.clock = clock
         self.pairs = []
@@ -375,7 +375,7 @@ class BakeProbe:
 
     def run(self, view):
         self.rounds += 1
-        checks = ChecksProbe(self.gates, self.targets, smoke=False, clock=self.ctx.clock)
+        checks = ChecksProbe(self.gates, self.targets, self.ctx.clock)
         outcome = self.ctx.loop.wait("bake", self.deployment, Quiet(), probe=checks)
         if not outcome.ok:
             return outcome
@@ -385,7 +385,7 @@ class BakeProbe:
             return failure.outcome
         now = self.ctx.clock.monotonic()
         # The last round runs at the end of the bake, none after it.
-        self.due = min(now + self.every, self.end) if now < self.end else float("inf")
+        self.due = min(now + self.every, self.end) if now < self.end else math.inf
         return None
 
 
@@ -413,9 +413,9 @@ class Gates:
             outcome = Outcome(False, "gate_no_pods", "no Ready pod of the new ReplicaSet to gate")
         else:
             outcome = ctx.loop.wait("%s gates" % phase, view.deployment, Quiet(), cap=ctx.cap,
-                                    probe=ChecksProbe(self, targets, smoke=True, clock=ctx.clock))
+                                    probe=ChecksProbe(self, targets, ctx.clock, smoke=True))
             if outcome.ok:
-                outcome = self._metrics_once(ctx)
+                outcome = self._metrics_failure(ctx) or outcome
             if outcome.ok and self.cfg.get("bake_seconds"):
                 outcome = self.bake(ctx, view, targets)
         if not outcome.ok:
@@ -427,7 +427,8 @@ class Gates:
         return Outcome(True, "complete", "%s; model gates passed on %s%s" % (
             status.rollout_status(view.deployment).message, what, extra), view=view), self.report.entries
 
-    def _metrics_once(self, ctx):
+    def _metrics_failure(self, ctx):
+        """The metric gates once after the checks: the failed Outcome, or None when they hold."""
         try:
             ctx.loop.keep_lock()
             self.check_metrics()
@@ -435,7 +436,7 @@ class Gates:
             return failure.outcome
         except LockLost as exc:
             return Outcome(False, "lock_lost", str(exc))
-        return Outcome(True, "complete", "metrics passed")
+        return None
 
     # -- whom to ask -------------------------------------------------------------------------------
     def targets(self, ctx, pods):
@@ -552,6 +553,7 @@ class Gates:
                                 deadline=HoldUntil("bake", t0 + seconds, seconds, "%d new pod(s)" % len(baseline)))
         elapsed = ctx.clock.monotonic() - t0
         if outcome.ok:
+            self.progress(outcome.message)
             self._bake_entry(elapsed, seconds, "held: %d pod(s), no restart or readiness loss; %d check round(s) "
                              "passed" % (len(baseline), probe.rounds), ok=True)
             return outcome

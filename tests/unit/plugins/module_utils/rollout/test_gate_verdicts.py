@@ -46,7 +46,7 @@ class Network:
         return answer
 
     def pod_request(self, api, namespace, name, port, method, path, **kw):
-        self.calls.append(dict(kw, namespace=namespace, pod=name, port=port, method=method, path=path))
+        self.calls.append(dict(kw, api=api, namespace=namespace, pod=name, port=port, method=method, path=path))
         return self._next((name, port, path), (None, port, path))
 
     def url_request(self, base, method, path, **kw):
@@ -199,10 +199,10 @@ def test_each_request_goes_to_its_pod_port_scheme_and_timeout(net):
     net.answer((None, 9000, "/v2/models/m/infer"), ok200())
     c = cfg(runtime="triton", model="m", port=9000, scheme="https", validate_certs=True, timeout=4,
             smoke={"body": {"inputs": []}, "timeout": 30, "content_type": "application/vnd+json"})
-    outcome, entries, lines, _ctx = gate_run(c, [pod("m-b"), failed_pod("m-f"), deleting_pod("m-d"), pod("m-a")])
+    outcome, entries, lines, ctx = gate_run(c, [pod("m-b"), failed_pod("m-f"), deleting_pod("m-d"), pod("m-a")])
     assert outcome.ok, outcome.message
     assert outcome.message == STATUS_DONE + "; model gates passed on 2 of 4 new pod(s)"
-    tls = dict(namespace="serving", port=9000, scheme="https", validate_certs=True)
+    tls = dict(api=ctx.api, namespace="serving", port=9000, scheme="https", validate_certs=True)
     read = dict(tls, method="GET", body=None, headers=None, timeout=4)
     smoke = dict(tls, method="POST", path="/v2/models/m/infer", body=b'{"inputs": []}',
                  headers={"Content-Type": "application/vnd+json"}, timeout=30)
@@ -227,19 +227,31 @@ def test_the_default_port_is_the_runtimes_and_the_management_port_can_be_moved(n
 
 
 def test_a_url_gate_asks_the_url_once_and_the_management_port_on_its_host(net):
-    base = "https://svc.example:8443/prefix"
+    base = "https://svc.example:8443/ONNX"
     net.answer((base, None, "/ping"), ok200(b'{"status": "Healthy"}'))
-    net.answer(("https://svc.example:9081/prefix", None, "/models/m"), ok200(b'[{"workers": [{"status": "READY"}]}]'))
+    net.answer(("https://svc.example:9081/ONNX", None, "/models/m"), ok200(b'[{"workers": [{"status": "READY"}]}]'))
     c = cfg(runtime="torchserve", model="m", url=base + "/", management_port=9081, validate_certs=True, timeout=3)
     outcome, entries, lines, _ctx = gate_run(c, [pod("m-a"), pod("m-b")])
     assert outcome.ok, outcome.message
     assert outcome.message == STATUS_DONE + "; model gates passed on " + base
     assert net.calls == [
         dict(base=base, method="GET", path="/ping", body=None, headers=None, timeout=3, validate_certs=True),
-        dict(base="https://svc.example:9081/prefix", method="GET", path="/models/m", body=None, headers=None,
+        dict(base="https://svc.example:9081/ONNX", method="GET", path="/models/m", body=None, headers=None,
              timeout=3, validate_certs=True)]
     assert [(e["name"], e["pod"]) for e in entries] == [("server_ready", base), ("model_ready", base)]
     assert lines[0] == "gate: server_ready on %s: ok (0.000s)" % base
+
+
+def test_a_url_gate_sends_the_smoke_body_with_its_content_type(net):
+    net.answer(("http://svc", None, "/health"), ok200())
+    net.answer(("http://svc", None, "/v1/models"), ok200(b'{"data": [{"id": "m"}]}'))
+    net.answer(("http://svc", None, "/v1/completions"), ok200())
+    c = cfg(runtime="vllm", url="http://svc", smoke={"body": {"prompt": "hi"}, "content_type": "application/json"})
+    outcome, _e, _l, _ctx = gate_run(c, [pod("m-a")])
+    assert outcome.ok, outcome.message
+    assert [(c["method"], c["path"], c["body"], c["headers"]) for c in net.calls] == [
+        ("GET", "/health", None, None), ("GET", "/v1/models", None, None),
+        ("POST", "/v1/completions", b'{"prompt": "hi"}', {"Content-Type": "application/json"})]
 
 
 def test_a_url_gate_failure_names_the_url(net):
@@ -637,15 +649,15 @@ def test_cloudwatch_that_cannot_be_read(monkeypatch):
         g.check_metrics()
     assert err.value.outcome.reason == "cloudwatch_error"
     assert str(err.value) == "gate cloudwatch cannot read the alarms: %s" % denied
-    assert [(e["ok"], e["got"], e["expected"], e["seconds"]) for e in g.report.entries] == [
-        (False, str(denied), "no alarm in ALARM among p99", 0.0)]
+    assert [(e["name"], e["ok"], e["got"], e["expected"], e["seconds"]) for e in g.report.entries] == [
+        ("cloudwatch", False, str(denied), "no alarm in ALARM among p99", 0.0)]
     g = cw_gates(CloudWatch(error=aws.AwsError("no credentials for the cloudwatch gate")), ["p99"], monkeypatch)
     with pytest.raises(gates.Failure) as err:
         g.check_metrics()
     assert (err.value.outcome.reason, str(err.value)) == (
         "cloudwatch_error", "gate cloudwatch cannot read the alarms: no credentials for the cloudwatch gate")
-    assert [(e["ok"], e["got"], e["seconds"]) for e in g.report.entries] == [
-        (False, "no credentials for the cloudwatch gate", 0.0)]
+    assert [(e["name"], e["ok"], e["got"], e["seconds"], e["expected"]) for e in g.report.entries] == [
+        ("cloudwatch", False, "no credentials for the cloudwatch gate", 0.0, "no alarm in ALARM among p99")]
 
 
 # -- the bake --------------------------------------------------------------------------------------
@@ -664,7 +676,8 @@ def test_a_bake_shorter_than_its_interval_checks_once_at_its_end(net):
     assert entries[-1] == {"name": "bake", "pod": None, "ok": True, "seconds": 3.0, "checks": 1, "attempts": 1,
                            "expected": "no restart, readiness loss or failed check for 3s",
                            "got": "held: 2 pod(s), no restart or readiness loss; 1 check round(s) passed"}
-    assert "bake: watching 2 new pod(s) for 3s" in lines
+    assert lines.index("bake: watching 2 new pod(s) for 3s") < len(lines) - 1
+    assert lines[-1] == "bake: 2 new pod(s) held for 3s"
     assert ctx.clock.monotonic() - 1000.0 == pytest.approx(3.0)
     # The bake is gate time in the result's durations.
     assert ctx.result.durations["gate"] == pytest.approx(3.0)
@@ -698,6 +711,7 @@ def test_a_check_that_fails_in_a_bake_round_fails_the_bake(net):
     assert outcome.message == ("bake: gate server_ready failed on pod serving/m-a: GET /v2/health/ready expected "
                                "HTTP 200 (ready), got HTTP 503: draining, 4s into the 10s bake window")
     assert [(e["name"], e["ok"]) for e in entries] == [("server_ready", False), ("bake", False)]
+    assert entries[-1]["expected"] == "no restart, readiness loss or failed check for 10s"
     assert entries[-1]["got"] == ("gate server_ready failed on pod serving/m-a: GET /v2/health/ready expected "
                                   "HTTP 200 (ready), got HTTP 503: draining")
 

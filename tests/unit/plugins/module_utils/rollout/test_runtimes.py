@@ -82,6 +82,7 @@ def test_a_json_path_that_cannot_be_read_says_where(expr, where):
     ("a[*].c", "$.a[0] has no key 'c'"),
     ("a['x']", "$.a has no key 'x'"),
     ("a[0].b.c", "$.a[0].b has no key 'c'"),
+    ("a['1'].x", "$.a[1] has no key 'x'"),
 ])
 def test_a_missing_path_names_where_it_stopped(expr, missing):
     with pytest.raises(runtimes.PathMissing) as err:
@@ -114,6 +115,9 @@ def test_the_last_element_of_a_list_is_in_reach_from_both_ends():
     ("stop", "stop", True),
     ("stop", "length", False),
     (None, None, True),
+    ("ab", ["a", "b"], False),
+    ("ab", {"a": 1, "b": 2}, False),
+    ([1], 1, False),
 ])
 def test_same_value(expected, got, same):
     assert runtimes.same_value(expected, got) is same
