@@ -287,7 +287,7 @@ def test_a_passed_gate_keeps_the_view_it_judged(net):
     g = gates.build_gates(cfg(runtime="triton"))
     ctx, view = scene([pod("m-a")])
     outcome, _entries = g.run(ctx, "rollout", view)
-    assert outcome.ok and outcome.view is view
+    assert (outcome.ok, outcome.reason) == (True, "complete") and outcome.view is view
 
 
 def test_the_overall_cap_ends_the_gate_checks(net):
@@ -432,8 +432,8 @@ def test_the_report_folds_rounds_and_keeps_a_failure():
     r.add("server_ready", "m-a", True, 1, "HTTP 200", "HTTP 200")
     assert r.entries[0] == {"name": "server_ready", "pod": "m-a", "ok": False, "seconds": 2.124,
                             "expected": "HTTP 200 (ready)", "got": "HTTP 503", "checks": 4, "attempts": 5}
-    r.add("server_ready", "m-b", True, 0.5, "HTTP 200", "x")
-    assert [(e["pod"], e["checks"]) for e in r.entries] == [("m-a", 4), ("m-b", 1)]
+    r.add("server_ready", "m-b", True, 0.12345, "HTTP 200", "x")
+    assert [(e["pod"], e["checks"], e["seconds"]) for e in r.entries] == [("m-a", 4, 2.124), ("m-b", 1, 0.123)]
 
 
 # -- Prometheus ------------------------------------------------------------------------------------
