@@ -33,7 +33,7 @@ JUDGES = [RU + "status.py", RU + "diagnose.py", RU + "capacity.py", RU + "spec.p
 TESTS = [UNIT + "rollout/test_status.py", UNIT + "rollout/test_diagnose.py", UNIT + "rollout/test_capacity.py",
          UNIT + "rollout/test_spec.py", UNIT + "rollout/test_gates.py", UNIT + "rollout/test_hold.py",
          UNIT + "rollout/test_wait.py", UNIT + "rollout/test_refusals.py", UNIT + "eks/test_token.py",
-         UNIT + "eks/test_client.py"]
+         UNIT + "eks/test_client.py", UNIT + "rollout/test_runtimes.py", UNIT + "rollout/test_gate_verdicts.py"]
 GOAL = 0.90
 
 

@@ -29,7 +29,7 @@ UNIT = "tests/unit/plugins/module_utils/"
 FAULTS = {
     "bake_ignores_pod_watch": (
         RU + "gates.py",
-        'HoldJudge("bake", baseline)',
+        'HoldJudge("bake", baseline, ctx.standing_template(view.deployment))',
         "Quiet()",
         [UNIT + "rollout/test_gates.py"],
         "the gate bake ignores the pod watch (a restart during the bake goes unnoticed)",

@@ -105,6 +105,8 @@ options:
             readiness check), such as C($.status) or C(data[0].id); C([*]) collects a list.
           - For runtimes other than C(custom) it is one more check, C(expectation), which fails with
             C(model_not_ready).
+          - A path that cannot be read (C($.outputs[0)) is an input error, as for O(gates.smoke.json_path), before
+            anything is written.
         type: str
       expect:
         description: The value at O(gates.json_path) must equal this (numbers within float rounding).

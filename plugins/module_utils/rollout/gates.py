@@ -146,8 +146,15 @@ def _smoke_body(smoke):
     if body is None:
         return None
     if isinstance(body, (dict, list)):
-        return json.dumps(body).encode("utf-8")
-    return str(body).encode("utf-8")
+        return json.dumps(body).encode()
+    return str(body).encode()
+
+
+def _is_http_url(url):
+    if not url:
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def check_settings(cfg):
@@ -158,12 +165,10 @@ def check_settings(cfg):
         value = cfg.get(key)
         if value is not None and value < minimum:
             problems.append("gates.%s must be at least %s (got %s)" % (key, minimum, value))
-    if cfg.get("url"):
-        parts = urlsplit(cfg["url"])
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append("gates.url must be an http(s) URL (got %r)" % cfg["url"])
+    if cfg.get("url") and not _is_http_url(cfg["url"]):
+        problems.append("gates.url must be an http(s) URL (got %r)" % cfg["url"])
     prom = cfg.get("prometheus")
-    if prom and urlsplit(prom.get("url") or "").scheme not in ("http", "https"):
+    if prom and not _is_http_url(prom.get("url")):
         problems.append("gates.prometheus.url must be an http(s) URL (got %r)" % prom.get("url"))
     cw = cfg.get("cloudwatch")
     if cw is not None:
@@ -190,9 +195,9 @@ def build_gates(params_gates):
 class Failure(Exception):
     """A gate said no; carries the Outcome."""
 
-    def __init__(self, reason, message, evidence=None):
+    def __init__(self, reason, message):
         super(Failure, self).__init__(message)
-        self.outcome = Outcome(False, reason, message, evidence)
+        self.outcome = Outcome(False, reason, message)
 
 
 class PodTarget:
@@ -210,6 +215,11 @@ class PodTarget:
     def label(self):
         return "pod %s/%s" % (self.namespace, self.pod)
 
+    @property
+    def name(self):
+        """What the report's ``pod`` field says: the pod's name."""
+        return self.pod
+
     def request(self, check, timeout):
         headers = {"Content-Type": check.content_type} if check.body is not None else None
         return pod_request(self.api, self.namespace, self.pod, self.ports[check.port], check.method, check.path,
@@ -224,10 +234,14 @@ class UrlTarget:
         self.url = url.rstrip("/")
         self.management_port = management_port
         self.validate_certs = validate_certs
-        self.pod = None
 
     @property
     def label(self):
+        return self.url
+
+    @property
+    def name(self):
+        """What the report's ``pod`` field says: no pod, the URL."""
         return self.url
 
     def _base(self, port_kind):
@@ -297,7 +311,7 @@ class ChecksProbe:
     passed, or the first pair's failure.
     """
 
-    def __init__(self, gates, targets, smoke, clock, attempts=None):
+    def __init__(self, gates, targets, clock, smoke=False):
         self.gates = gates
         self.clock = clock
         self.pairs = []
@@ -306,35 +320,39 @@ class ChecksProbe:
                 self.pairs.append((target, check, gates.cfg["timeout"]))
             if smoke and gates.smoke is not None:
                 self.pairs.append((target, gates.smoke, gates.cfg["smoke"].get("timeout") or gates.cfg["timeout"]))
-        self.attempts = attempts or gates.cfg["retries"] + 1
+        self.attempts = gates.cfg["retries"] + 1
         self.index = 0
         self.tries = 0
-        self.started = None
-        self.due = clock.monotonic()
+        self.started = self.due = clock.monotonic()  # of the current pair's first attempt
 
     def run(self, view):
+        if self.index < len(self.pairs):
+            failed = self._attempt(*self.pairs[self.index])
+            if failed is not None:
+                return failed
+            if self.tries:
+                return None  # a retry is due later
         if self.index >= len(self.pairs):
+            # The caller goes on to the next step; only ``ok`` of this outcome is read.
             return Outcome(True, "complete", "checks passed")
-        target, check, timeout = self.pairs[self.index]
-        if self.tries == 0:
-            self.started = self.clock.monotonic()
+        return None
+
+    def _attempt(self, target, check, timeout):
+        """One attempt at the current pair: the failure Outcome, or None (passed, or a retry is due)."""
         self.tries += 1
         ok, expected, got, unreachable = attempt(target, check, timeout)
         if not ok and self.tries < self.attempts:
             self.due = self.clock.monotonic() + self.gates.cfg["interval"]
             return None
         seconds = self.clock.monotonic() - self.started
-        self.gates.report.add(check.name, target.pod if target.pod else target.label, ok, seconds, expected, got,
-                              self.tries)
+        self.gates.report.add(check.name, target.name, ok, seconds, expected, got, self.tries)
         self.gates.progress("gate: %s on %s: %s (%.3fs)" % (check.name, target.label, "ok" if ok else "FAILED",
                                                             seconds))
         if not ok:
             return check_failure(check, target, expected, got, self.tries, unreachable).outcome
         self.index += 1
         self.tries = 0
-        self.due = self.clock.monotonic()
-        if self.index >= len(self.pairs):
-            return Outcome(True, "complete", "checks passed")
+        self.started = self.due = self.clock.monotonic()
         return None
 
 
@@ -357,7 +375,7 @@ class BakeProbe:
 
     def run(self, view):
         self.rounds += 1
-        checks = ChecksProbe(self.gates, self.targets, smoke=False, clock=self.ctx.clock)
+        checks = ChecksProbe(self.gates, self.targets, self.ctx.clock)
         outcome = self.ctx.loop.wait("bake", self.deployment, Quiet(), probe=checks)
         if not outcome.ok:
             return outcome
@@ -367,20 +385,20 @@ class BakeProbe:
             return failure.outcome
         now = self.ctx.clock.monotonic()
         # The last round runs at the end of the bake, none after it.
-        self.due = min(now + self.every, self.end) if now < self.end else float("inf")
+        self.due = min(now + self.every, self.end) if now < self.end else math.inf
         return None
 
 
 class Gates:
     """The gates of one run: ``run(ctx, phase, view) -> (Outcome, report entries)``."""
 
-    def __init__(self, cfg, sample, smoke_body, cloudwatch_client=None, clock=None):
+    def __init__(self, cfg, sample, smoke_body):
         self.cfg = cfg
-        self.clock = clock or Clock()
+        self.clock = Clock()  # run() uses the run's clock
         self.sample = sample
         self.checks = runtimes.readiness_checks(cfg)
         self.smoke = runtimes.smoke_check(cfg, smoke_body)
-        self._cloudwatch = cloudwatch_client
+        self._cloudwatch = None  # made on the first read, from the gate's own AWS options
         self.report = Report()
         self.progress = lambda line: None
 
@@ -395,9 +413,9 @@ class Gates:
             outcome = Outcome(False, "gate_no_pods", "no Ready pod of the new ReplicaSet to gate")
         else:
             outcome = ctx.loop.wait("%s gates" % phase, view.deployment, Quiet(), cap=ctx.cap,
-                                    probe=ChecksProbe(self, targets, smoke=True, clock=ctx.clock))
+                                    probe=ChecksProbe(self, targets, ctx.clock, smoke=True))
             if outcome.ok:
-                outcome = self._metrics_once(ctx)
+                outcome = self._metrics_failure(ctx) or outcome
             if outcome.ok and self.cfg.get("bake_seconds"):
                 outcome = self.bake(ctx, view, targets)
         if not outcome.ok:
@@ -409,7 +427,8 @@ class Gates:
         return Outcome(True, "complete", "%s; model gates passed on %s%s" % (
             status.rollout_status(view.deployment).message, what, extra), view=view), self.report.entries
 
-    def _metrics_once(self, ctx):
+    def _metrics_failure(self, ctx):
+        """The metric gates once after the checks: the failed Outcome, or None when they hold."""
         try:
             ctx.loop.keep_lock()
             self.check_metrics()
@@ -417,7 +436,7 @@ class Gates:
             return failure.outcome
         except LockLost as exc:
             return Outcome(False, "lock_lost", str(exc))
-        return Outcome(True, "complete", "metrics passed")
+        return None
 
     # -- whom to ask -------------------------------------------------------------------------------
     def targets(self, ctx, pods):
@@ -444,9 +463,10 @@ class Gates:
         expected = "every sample of `%s` %s %s" % (prom["query"], op, prom["threshold"])
         t = self.clock.monotonic()
         try:
-            got, ok, reason = self._prometheus_verdict(prom, compare, op)
+            got, reason = self._prometheus_verdict(prom, compare, op)
         except Failure as failure:
-            got, ok, reason = str(failure), False, failure.outcome.reason
+            got, reason = str(failure), failure.outcome.reason
+        ok = reason is None
         seconds = self.clock.monotonic() - t
         self.report.add("prometheus", None, ok, seconds, expected, got)
         self.progress("gate: prometheus: %s (%s)" % ("ok" if ok else "FAILED", got))
@@ -454,6 +474,7 @@ class Gates:
             raise Failure(reason, "gate prometheus failed: expected %s, got %s" % (expected, got))
 
     def _prometheus_verdict(self, prom, compare, op):
+        """(what came back, the failure reason or None when the gate holds)."""
         path = "/api/v1/query?" + urlencode({"query": prom["query"]})
         try:
             resp = url_request(prom["url"], "GET", path, headers=prom.get("headers"), timeout=prom["timeout"],
@@ -462,17 +483,17 @@ class Gates:
             raise Failure("prometheus_error", "Prometheus did not answer: %s" % exc)
         samples, error = parse_prometheus(resp.status, resp.body)
         if error:
-            return error, False, "prometheus_error"
+            return error, "prometheus_error"
         live = [(labels, v) for labels, v in samples if not math.isnan(v)]
         if not live:
             text = "no data (%s)" % ("empty result" if not samples else "NaN")
-            return text, not prom.get("fail_on_empty"), "prometheus_no_data"
+            return text, "prometheus_no_data" if prom.get("fail_on_empty") else None
         bad = [(labels, v) for labels, v in live if not compare(v, prom["threshold"])]
         shown = bad or live
         text = ", ".join("%s%s" % (_fmt_number(v), (" for " + labels) if labels else "") for labels, v in shown[:5])
         if bad:
-            return "%s (not %s %s)" % (text, op, prom["threshold"]), False, "prometheus_threshold"
-        return text, True, "ok"
+            return "%s (not %s %s)" % (text, op, prom["threshold"]), "prometheus_threshold"
+        return text, None
 
     def check_cloudwatch(self, cw):
         names = list(cw["alarm_names"])
@@ -532,11 +553,13 @@ class Gates:
                                 deadline=HoldUntil("bake", t0 + seconds, seconds, "%d new pod(s)" % len(baseline)))
         elapsed = ctx.clock.monotonic() - t0
         if outcome.ok:
+            self.progress(outcome.message)
             self._bake_entry(elapsed, seconds, "held: %d pod(s), no restart or readiness loss; %d check round(s) "
                              "passed" % (len(baseline), probe.rounds), ok=True)
             return outcome
         self._bake_entry(elapsed, seconds, outcome.message, ok=False)
-        if outcome.reason not in ("lock_lost", "deployment_deleted", "timeout", "api_error"):
+        # An end the run itself met (the Lease, the Deployment gone, the overall cap) is not the bake's verdict.
+        if outcome.reason not in ("lock_lost", "deployment_deleted", "timeout"):
             if not outcome.message.startswith("bake: "):
                 outcome.message = "bake: " + outcome.message
             outcome.message = "%s, %.0fs into the %ss bake window" % (outcome.message, elapsed, seconds)
@@ -547,15 +570,19 @@ class Gates:
 
 
 def _fmt_number(value):
-    return ("%.6g" % value) if isinstance(value, float) else str(value)
+    # Samples are floats (parse_prometheus); six significant digits read as Prometheus' own UI shows them.
+    return "%.6g" % value
 
 
 def parse_prometheus(status_code, body):
     """([(labels text, value)], error text or None) from an instant query's answer."""
     try:
-        doc = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+        doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return [], "HTTP %s, not JSON: %s" % (status_code, runtimes._text(body))
+    if not isinstance(doc, dict):
+        # JSON from something that is not Prometheus' HTTP API (a wrong URL): a verdict, not a traceback.
+        return [], "HTTP %s, not a Prometheus answer: %s" % (status_code, runtimes._text(body))
     if status_code != 200 or doc.get("status") != "success":
         return [], "HTTP %s, %s: %s" % (status_code, doc.get("errorType") or "error", doc.get("error") or doc)
     data = doc.get("data") or {}

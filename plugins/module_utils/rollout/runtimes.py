@@ -58,7 +58,7 @@ class Check:
 
 def _text(body, limit=200):
     if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
+        body = body.decode(errors="replace")
     body = (body or "").strip()
     return body if len(body) <= limit else body[:limit] + "..."
 
@@ -70,8 +70,8 @@ def _got(status, body):
 
 def _json(body):
     try:
-        return json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
-    except (ValueError, AttributeError, UnicodeDecodeError):
+        return json.loads(body)  # bytes or text
+    except (TypeError, ValueError):  # no body, not JSON, not UTF-8
         return None
 
 
@@ -81,28 +81,28 @@ class PathMissing(Exception):
 
 
 _TOKEN = re.compile(r"\[(\*|-?\d+|'[^']*'|\"[^\"]*\")\]|\.?([^.\[\]]+)")
+_INDEX = re.compile(r"-?\d+$")
 
 
 def parse_json_path(expr):
     """``$.outputs[0].data``, ``outputs.0.data`` and ``data[*].id`` as a list of keys and indexes."""
-    expr = (expr or "").strip()
-    if expr.startswith("$"):
-        expr = expr[1:]
+    given = expr.strip()
+    expr = given[1:] if given.startswith("$") else given
     tokens = []
     pos = 0
     while pos < len(expr):
         m = _TOKEN.match(expr, pos)
-        if not m or m.end() == pos:
-            raise ValueError("cannot read JSON path %r at %r" % (expr, expr[pos:]))
+        if not m:  # both alternatives of _TOKEN consume at least one character
+            raise ValueError("cannot read JSON path %r at %r" % (given, expr[pos:]))
         bracket, name = m.group(1), m.group(2)
         if bracket is not None:
             if bracket == "*":
                 tokens.append("*")
-            elif bracket[0] in "'\"":
+            elif bracket[0] in ("'", '"'):
                 tokens.append(bracket[1:-1])
             else:
                 tokens.append(int(bracket))
-        elif name.lstrip("-").isdigit():
+        elif _INDEX.match(name):
             tokens.append(int(name))
         else:
             tokens.append(name)
@@ -144,7 +144,7 @@ def same_value(expected, got):
         return len(expected) == len(got) and all(same_value(e, g) for e, g in zip(expected, got))
     if isinstance(expected, dict) and isinstance(got, dict):
         return set(expected) == set(got) and all(same_value(expected[k], got[k]) for k in expected)
-    if isinstance(expected, str) and isinstance(got, (int, float)) and not isinstance(got, bool):
+    if isinstance(expected, str) and isinstance(got, (int, float)):
         try:
             return same_value(float(expected), got)
         except ValueError:
@@ -153,7 +153,7 @@ def same_value(expected, got):
 
 
 def _short(value):
-    return _text(json.dumps(value, sort_keys=True), 200)
+    return _text(json.dumps(value, sort_keys=True))
 
 
 def judge_status_and_path(expect_status, path_expr=None, expect=None):
@@ -209,14 +209,15 @@ def torchserve_model_judge(model, version=None):
         if status != 200:
             return False, wanted, _got(status, body)
         doc = _json(body)
-        entries = doc if isinstance(doc, list) else [doc] if isinstance(doc, dict) else []
+        entries = doc if isinstance(doc, list) else [doc]
+        entries = [e for e in entries if isinstance(e, dict)]
         if version:
             entries = [e for e in entries if str(e.get("modelVersion")) == str(version)]
         if not entries:
             return False, wanted, "HTTP 200, no such model version listed: %s" % _text(body)
         states = []
         for entry in entries:
-            workers = entry.get("workers") or []
+            workers = [w for w in entry.get("workers") or [] if isinstance(w, dict)]
             states.extend(str(w.get("status")) for w in workers)
             if any(w.get("status") == "READY" for w in workers):
                 return True, wanted, "HTTP 200, %d worker(s), %d READY" % (
@@ -236,6 +237,7 @@ def tfserving_judge(model, version=None):
         versions = doc.get("model_version_status") if isinstance(doc, dict) else None
         if not isinstance(versions, list):
             return False, wanted, "HTTP 200, no model_version_status: %s" % _text(body)
+        versions = [v for v in versions if isinstance(v, dict)]
         if version:
             versions = [v for v in versions if str(v.get("version")) == str(version)]
         seen = []
@@ -300,19 +302,14 @@ def default_paths(runtime, model=None, version=None):
     return (None, None, None)
 
 
-def _given(cfg, key):
-    """An option the user (or the role's preset) set; an empty string means "skip this check"."""
-    value = cfg.get(key)
-    return value if value is not None else None
-
-
 def readiness_checks(cfg):
     """The checks that say a pod serves the model, in order."""
     runtime = cfg["runtime"]
     model, version = cfg.get("model"), cfg.get("model_version")
     health_default, model_default, _smoke = default_paths(runtime, model, version)
-    health = _given(cfg, "health_path")
-    model_path = _given(cfg, "model_path")
+    # None (not given) takes the runtime's default; an empty string (the role's presets) skips the check.
+    health = cfg.get("health_path")
+    model_path = cfg.get("model_path")
     health = health_default if health is None else health
     model_path = model_default if model_path is None else model_path
     if runtime == "custom":
@@ -370,8 +367,17 @@ def missing_settings(cfg):
     if runtime == "custom" and not (cfg.get("path") or cfg.get("health_path")):
         problems.append("gates.path is required for runtime custom")
     smoke = cfg.get("smoke")
+    # A JSON path that cannot be read is an input error now, not a failure after the rollout.
+    for option, expr in (("gates.json_path", cfg.get("json_path")),
+                         ("gates.smoke.json_path", smoke.get("json_path") if smoke else None)):
+        if expr:
+            try:
+                parse_json_path(expr)
+            except ValueError as exc:
+                problems.append("%s: %s" % (option, exc))
     if smoke and not smoke.get("path"):
-        if default_paths(runtime, cfg.get("model"), cfg.get("model_version"))[2] is None:
+        # Whether a runtime has a default smoke path depends on the model only, never on its version.
+        if default_paths(runtime, cfg.get("model"))[2] is None:
             problems.append("gates.smoke.path is required for runtime %s%s" % (
                 runtime, "" if runtime == "custom" else " without gates.model"))
     return problems
