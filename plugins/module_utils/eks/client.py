@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import atexit
 import base64
 import copy
 import datetime
@@ -80,6 +81,13 @@ class TokenRenewer:
             return True
 
 
+def _remove(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def eks_api_client(eks_args):
     """(ApiClient, TokenRenewer) for the EKS cluster named in ``eks_args``."""
     import kubernetes
@@ -91,6 +99,9 @@ def eks_api_client(eks_args):
         handle, path = tempfile.mkstemp(prefix="eks-ca-", suffix=".crt")
         with os.fdopen(handle, "wb") as f:
             f.write(base64.b64decode(conn["ca_data"]))
+        # Read by every new TLS connection (the API client's and the gates' port-forwards) until the
+        # module exits; then it goes, so runs do not pile CA files up on a controller or execution node.
+        atexit.register(_remove, path)
         configuration.ssl_ca_cert = path
     configuration.api_key = {"authorization": conn["token"]}
     configuration.api_key_prefix = {"authorization": "Bearer"}

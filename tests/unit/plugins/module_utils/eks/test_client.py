@@ -325,6 +325,8 @@ def test_the_client_trusts_the_clusters_own_ca_over_https(monkeypatch, tmp_path)
                 "expires_at": datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=14)}
 
     monkeypatch.setattr(eks_client.eks_token, "cluster_connection", cluster_connection)
+    removals = []
+    monkeypatch.setattr(eks_client.atexit, "register", lambda fn, *a, **kw: removals.append((fn, a, kw)))
     args = {"cluster_name": "prod"}
     try:
         api, _renewer = eks_client.eks_api_client(args)
@@ -336,9 +338,12 @@ def test_the_client_trusts_the_clusters_own_ca_over_https(monkeypatch, tmp_path)
     ca_file = api.configuration.ssl_ca_cert
     with open(ca_file, "rb") as f:
         assert f.read() == ca_pem
-    # The file outlives the run in the temp directory: its name says what it is.
     assert os.path.basename(ca_file).startswith("eks-ca-") and ca_file.endswith(".crt")
-    os.unlink(ca_file)
+    # It is removed when the process exits, once (a second removal of a gone file is no error).
+    assert (eks_client._remove, (ca_file,), {}) in removals
+    eks_client._remove(ca_file)
+    assert not os.path.exists(ca_file)
+    eks_client._remove(ca_file)
 
 
 def test_a_cluster_without_ca_data_leaves_the_client_on_the_system_trust(monkeypatch):
