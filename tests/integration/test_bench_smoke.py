@@ -54,7 +54,14 @@ def test_failed_rollouts_have_their_numbers(smoke):
     runs = [r for r in smoke["runs"] if r["scenario"] == "failure-pullfail"]
     assert runs
     for r in runs:
-        assert r["verdict"] != "complete", r
+        if r["contender"] in ("model_rollout", "rollout.yml"):
+            assert r["verdict"] != "complete", r
+        elif r["verdict"] == "complete":
+            # A peer that took an image that never pulls for done (kubernetes.core's wait, reading a
+            # status the controller had not yet updated, under load): the bench records the peer's
+            # wrong verdict; there is no failure to time.
+            assert r["failure_latency_s"] is None and r["back_to_full_s"] is None, r
+            continue
         assert isinstance(r["failure_latency_s"], (int, float)), r
         assert isinstance(r["back_to_full_s"], (int, float)), r
         assert isinstance(r["reason_named"], bool)

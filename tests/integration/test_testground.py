@@ -41,6 +41,8 @@ def test_rolling_update_via_kubectl_completes_and_old_pods_go(tg, k8s, namespace
     wait_for(lambda: deployment_ready(k8s, namespace, "web", "repo/model:v1"), 60, "web on v1")
     old_hash = {p.metadata.labels["pod-template-hash"] for p in _pods(k8s, namespace, "app=web")}
     assert len(old_hash) == 1
+    # The EndpointSlice controller may mark the last v1 pod ready after the Deployment says available.
+    wait_for(lambda: ready_endpoints(k8s, namespace, "web") == 3, 60, "3 ready endpoints on v1")
 
     # New pods take 3 s to be Ready, so the controller's one unavailable pod is a dip that lasts.
     patch = json.dumps({"spec": {"template": {
