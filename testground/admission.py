@@ -9,10 +9,8 @@ on it.
 """
 
 import argparse
-import json
-import ssl
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from testground.webhook import JsonHandler, serve_tls
 
 WEBHOOK_NAME = "deny.testground.modelops.serving"
 NAMESPACE_LABEL = "testground.modelops.serving/admission"
@@ -33,38 +31,21 @@ def review_response(review):
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
+    name = "admission"
+
     def do_GET(self):  # noqa: N802 - the http.server interface
         # The launcher's readiness probe.
         self._send(200, {"ok": True})
 
     def do_POST(self):  # noqa: N802 - the http.server interface
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            review = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError:
-            self._send(400, {"error": "not JSON"})
-            return
-        self._send(200, review_response(review))
-
-    def _send(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("admission: " + (fmt % args) + "\n")
+        review = self.read_json()
+        if review is not None:
+            self._send(200, review_response(review))
 
 
 def serve(port, cert, key):
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.serve_forever()
+    serve_tls(port, cert, key, Handler)
 
 
 def webhook_configuration(port, ca_bundle_b64):

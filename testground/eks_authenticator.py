@@ -32,14 +32,12 @@ import base64
 import datetime
 import hashlib
 import json
-import ssl
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from testground import sigv4
+from testground.webhook import JsonHandler, serve_tls
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -201,7 +199,8 @@ class Record:
         return {"tokens": tokens, "reviews": reviews}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler):
+    name = "eks-authenticator"
     config = None
     record = None
 
@@ -214,11 +213,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"ok": True})
 
     def do_POST(self):  # noqa: N802 - the http.server interface
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError:
-            self._send(400, {"error": "not JSON"})
+        body = self.read_json()
+        if body is None:
             return
         if self.path.startswith("/authenticate"):
             answer, kept = review_response(body, self.config, datetime.datetime.now(datetime.timezone.utc))
@@ -245,25 +241,9 @@ class Handler(BaseHTTPRequestHandler):
             self.config[key] = value
         return self._settings()
 
-    def _send(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("eks-authenticator: " + (fmt % args) + "\n")
-
 
 def serve(port, cert, key, config):
-    handler = type("ConfiguredHandler", (Handler,), {"config": config, "record": Record()})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.serve_forever()
+    serve_tls(port, cert, key, type("ConfiguredHandler", (Handler,), {"config": config, "record": Record()}))
 
 
 def apiserver_kubeconfig(port, ca_file):
