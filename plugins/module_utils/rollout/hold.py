@@ -10,10 +10,16 @@ blue/green rollback window, the gate bake. One rule for all three, from recorded
 1. a pod that was held is gone or being deleted           -> ``bake_not_ready``
 2. a container restarted (restartCount above its baseline) -> ``bake_restart``
 3. a held pod lost Ready                                   -> ``bake_not_ready``
+   (a pod "lost" Ready only after it was seen Ready: at the hold's start or since)
 4. the Deployment, its generation observed, has fewer available replicas than it wants
                                                            -> ``bake_unavailable``
 
 Pods that appear during the hold (none should) are held to zero restarts.
+
+Why "seen Ready": the Deployment and the pods come from two watches, and under load the pod
+watch can lag the Deployment's. A hold that began when the Deployment said every replica was
+available may then see a pod as it was before the kubelet marked it Ready. That pod has lost
+nothing; rule 4 still judges the capacity the Deployment reports.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -50,10 +56,15 @@ def _ready_condition(pod):
 
 
 class Baseline:
-    """The held pods as they were when the hold began: names and restart counts."""
+    """The held pods as they were when the hold began: names and restart counts.
+
+    ``ready`` holds the names of held pods seen Ready, at the start or since (``verdict`` adds them).
+    """
 
     def __init__(self, pods):
-        self.pods = dict((_name(p), restarts(p)) for p in pods if not _meta(p).get("deletionTimestamp"))
+        held = [p for p in pods if not _meta(p).get("deletionTimestamp")]
+        self.pods = dict((_name(p), restarts(p)) for p in held)
+        self.ready = set(_name(p) for p in held if is_ready(p))
 
     def __len__(self):
         return len(self.pods)
@@ -87,7 +98,9 @@ def _restarted(baseline, by_name):
 def _unready(baseline, by_name):
     for name in sorted(baseline.pods):
         pod = by_name[name]
-        if not is_ready(pod):
+        if is_ready(pod):
+            baseline.ready.add(name)
+        elif name in baseline.ready:
             cond = _ready_condition(pod)
             detail = ": ".join(x for x in (cond.get("reason"), cond.get("message")) if x)
             return "bake_not_ready", "pod %s lost readiness%s" % (name, (" (%s)" % detail) if detail else "")

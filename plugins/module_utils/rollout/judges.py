@@ -10,7 +10,11 @@
    it: a `kubectl rollout undo` completes too, but it is not the rollout asked for);
 3. a paused Deployment that is not complete: ``paused``, naming who paused it (managedFields);
 4. kubectl's rollout-status rules (status.py): complete, or the controller's own
-   ProgressDeadlineExceeded (unless it predates our write), with the new pods' likeliest cause;
+   ProgressDeadlineExceeded (unless it predates our write), with the new pods' likeliest cause.
+   Complete waits while the pod watch still shows a new pod not Ready (for at most
+   ``CONTROLLER_GRACE``): the Deployment and its pods come from two watches, and under load the
+   pods' can lag. What follows a rollout (gates, a hold) then starts from pods as the controller
+   saw them, not from a pod before the kubelet marked it Ready;
 5. a generation the controller has not observed for ``CONTROLLER_GRACE``: ``controller_stalled``;
 6. pods the API refuses to create (quota, LimitRange, webhooks, Pod Security): ``create_refused``
    (refusals.py);
@@ -113,6 +117,7 @@ class RolloutJudge:
         self.flaps = diagnose.FlapTracker(thresholds)
         self.refusals = refusals.RefusalTracker()
         self.unobserved_since = None
+        self.behind_since = None
         # The last wall time this Deployment's own pods were seen terminating (they hold the room new pods wait for).
         self.terminating_seen = None
 
@@ -125,7 +130,10 @@ class RolloutJudge:
             return replaced
         verdict = status.rollout_status(deployment)
         if verdict.done:
+            if self._pods_behind(view):
+                return None
             return Outcome(True, "complete", verdict.message)
+        self.behind_since = None
         if (deployment.get("spec") or {}).get("paused"):
             return Outcome(False, "paused", paused_message(deployment))
         if verdict.reason == "progress_deadline_exceeded" and not self._stale_deadline(deployment):
@@ -149,6 +157,15 @@ class RolloutJudge:
         if failure:
             return Outcome(False, failure["reason"], failure["message"], failure.get("evidence"))
         return None
+
+    def _pods_behind(self, view):
+        """The Deployment is complete, but a new pod in the view is not Ready yet: the pod watch lags."""
+        if all(hold.is_ready(p) for p in view.new_pods if diagnose.is_pod_active(p)):
+            self.behind_since = None
+            return False
+        if self.behind_since is None:
+            self.behind_since = view.mono
+        return view.mono - self.behind_since < self.grace
 
     def _controller_stalled(self, view, verdict):
         if verdict.reason != "waiting_generation":
@@ -179,10 +196,12 @@ class RolloutJudge:
         return then is not None and written is not None and then <= written
 
     def wake(self, view):
-        """When a judgement may change with no event: an unschedulable or not-ready grace, the stall grace."""
+        """When a judgement may change with no event: an unschedulable or not-ready grace, a stall or lag grace."""
         wakes = []
         if self.unobserved_since is not None:
             wakes.append(self.unobserved_since + self.grace)
+        if self.behind_since is not None:
+            wakes.append(self.behind_since + self.grace)
         if self.refusals.wake() is not None:
             wakes.append(self.refusals.wake())
         for limit, since in _pending_graces(view.new_pods, self.thresholds, self.terminating_seen):

@@ -120,3 +120,27 @@ def test_a_pod_already_on_its_way_out_when_the_hold_began_is_not_held():
     held = hold.Baseline([pod("a"), leaving])
     assert len(held) == 1
     assert hold.verdict(held, None, [pod("a")]) is None
+
+
+def test_a_pod_not_ready_when_the_hold_began_has_lost_nothing_until_it_was_seen_ready():
+    # The pod watch can lag the Deployment's: a held pod may first show as it was before Ready.
+    unready = [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]
+    held = hold.Baseline([pod("a"), pod("b", unready)])
+    assert held.ready == {"a"}
+    assert hold.verdict(held, None, [pod("a"), pod("b", unready)]) is None
+    # Rule 4 still judges the capacity the Deployment reports.
+    assert hold.verdict(held, deployment({"observedGeneration": 2, "availableReplicas": 2}, replicas=3),
+                        [pod("a"), pod("b", unready)]) == ("bake_unavailable", "only 2 of 3 replicas of llm available")
+    assert hold.verdict(held, None, [pod("a"), pod("b")]) is None
+    assert held.ready == {"a", "b"}
+    assert hold.verdict(held, None, [pod("a"), pod("b", unready)]) == (
+        "bake_not_ready", "pod b lost readiness (ContainersNotReady)")
+    # "a" lost it first, in name order, and was seen Ready from the start.
+    assert hold.verdict(held, None, [pod("a", unready), pod("b", unready)]) == (
+        "bake_not_ready", "pod a lost readiness (ContainersNotReady)")
+
+
+def test_a_pod_leaving_when_the_hold_began_is_not_counted_as_seen_ready():
+    leaving = pod("b")
+    leaving["metadata"]["deletionTimestamp"] = "2026-11-25T09:00:00Z"
+    assert hold.Baseline([pod("a"), leaving]).ready == {"a"}

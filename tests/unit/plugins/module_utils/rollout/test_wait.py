@@ -346,6 +346,47 @@ def test_complete_is_ok_with_kubectl_s_words():
     assert (outcome.ok, outcome.reason, outcome.message) == (True, "complete", 'deployment "llm" successfully rolled out')
 
 
+def test_complete_waits_while_the_pod_watch_still_shows_a_new_pod_before_it_was_ready():
+    # Under load the pod watch can lag the Deployment's: the controller counts 3 available, and
+    # the view still has pod c as it was created. What follows (gates, a hold) must not start
+    # from that pod; the next pod event ends the wait.
+    done = dep(updated=3, ready=3, available=3)
+    stale = [ready_pod("a", True, "t"), ready_pod("b", True, "t"), ready_pod("c", False, "t")]
+    j = judge()
+    assert j.judge(view(done, 1000.0, pods=stale)) is None
+    assert j.wake(view(done, 1000.0, pods=stale)) == 1000.0 + CONTROLLER_GRACE
+    assert j.judge(view(done, 1010.0, pods=stale)) is None
+    caught_up = stale[:2] + [ready_pod("c", True, "t")]
+    assert j.judge(view(done, 1011.0, pods=caught_up)).reason == "complete"
+    assert j.wake(view(done, 1011.0, pods=caught_up)) is None
+    # A pod on its way out, or one that ended, is no lag.
+    leaving = ready_pod("d", False, "t")
+    leaving["metadata"]["deletionTimestamp"] = "t"
+    ended = ready_pod("e", False, "t")
+    ended["status"]["phase"] = "Failed"
+    assert judge().judge(view(done, 1000.0, pods=caught_up + [leaving, ended])).reason == "complete"
+
+
+def test_a_lag_that_outlasts_the_grace_is_the_deployment_s_word_as_kubectl_takes_it():
+    done = dep(updated=3, ready=3, available=3)
+    stale = [ready_pod("a", False, "t")]
+    j = judge()
+    assert j.judge(view(done, 1000.0, pods=stale)) is None
+    assert j.judge(view(done, 1000.0 + CONTROLLER_GRACE - 0.1, pods=stale)) is None
+    assert j.judge(view(done, 1000.0 + CONTROLLER_GRACE, pods=stale)).reason == "complete"
+
+
+def test_the_lag_grace_starts_again_after_the_deployment_was_not_complete():
+    done, rolling = dep(updated=3, ready=3, available=3), dep(updated=3, ready=2, available=2)
+    stale = [ready_pod("a", False, "t")]
+    j = judge()
+    assert j.judge(view(done, 1000.0, pods=stale)) is None
+    assert j.judge(view(rolling, 1020.0, pods=stale)) is None
+    assert j.wake(view(rolling, 1020.0)) is None
+    assert j.judge(view(done, 1040.0, pods=stale)) is None
+    assert j.judge(view(done, 1040.0 + CONTROLLER_GRACE - 0.1, pods=stale)) is None
+
+
 def test_a_crash_looping_new_pod_fails_the_rollout_with_its_evidence():
     outcome = judge().judge(view(dep(), pods=[crashing()]))
     assert (outcome.ok, outcome.reason) == (False, "crash_loop")
