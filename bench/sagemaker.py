@@ -9,9 +9,12 @@ same endpoint is updated again and again, by one contender at a time, in rotatin
 3. **aws CLI**: ``aws sagemaker update-endpoint`` then ``aws sagemaker wait endpoint-in-service``
    (the ``awscli`` package from PyPI).
 
-Every update is a blue/green canary (1 of 2 instances) with a 2 s bake and one rollback alarm.
-In ``complete`` runs nothing trips; in ``rollback`` runs the bench sets the alarm to ALARM as soon
-as the canary bakes, and SageMaker (the emulator) rolls back to the old config.
+Every update is a blue/green canary (1 of 2 instances) with one rollback alarm. In ``complete``
+runs the bake is 2 s and nothing trips. In ``rollback`` runs the bench sets the alarm to ALARM as
+soon as it sees the canary bake, and SageMaker (the emulator) rolls back to the old config; their
+bake is 300 s, so it is still open when the alarm fires however slow a loaded machine answers (a
+2 s bake could pass between two of the bench's reads, and then nothing rolled back). The alarm
+ends that bake at once, so the long bake adds nothing to a run.
 
 Figures per run, judged from the emulator's own record of each status change, never from what a
 contender says: **verdict latency** (from the endpoint really being InService, on whichever config,
@@ -36,6 +39,7 @@ ROLE = "arn:aws:iam::123456789012:role/bench-sagemaker"
 ALARM = "bench-llm-5xx"
 INSTANCES = 2
 BAKE_SECONDS = 2
+ROLLBACK_BAKE_SECONDS = 300  # held open until the alarm fires
 EMULATOR = dict(create_seconds=1.0, provision_seconds=1.0, shift_seconds=0.2, rollback_seconds=1.0)
 CONTENDERS = ("module", "boto3 waiter", "aws CLI")
 REFERENCE = "boto3 waiter"
@@ -53,9 +57,9 @@ def log(msg):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
-def deployment_config():
+def deployment_config(bake):
     return {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
-        "Type": "CANARY", "WaitIntervalInSeconds": BAKE_SECONDS, "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}},
+        "Type": "CANARY", "WaitIntervalInSeconds": bake, "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}}},
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARM}]}}
 
 
@@ -98,7 +102,7 @@ class Contender:
     def available(self):
         return True, None
 
-    def run(self, image):
+    def run(self, image, bake):
         """(process with stamped lines, verdict line time, ok: did it say the version shipped, said)"""
         raise NotImplementedError
 
@@ -106,11 +110,11 @@ class Contender:
 class Module(Contender):
     name = "module"
 
-    def run(self, image):
+    def run(self, image, bake):
         task = {"name": "ship", "modelops.serving.sagemaker_endpoint_rollout": {
             "name": ENDPOINT, "model": {"image": image, "execution_role_arn": ROLE},
             "variants": [{"instance_type": "ml.g5.xlarge", "instance_count": INSTANCES}],
-            "deployment": {"traffic": "canary", "canary_size": 1, "wait_interval_seconds": BAKE_SECONDS,
+            "deployment": {"traffic": "canary", "canary_size": 1, "wait_interval_seconds": bake,
                            "rollback_alarms": [ALARM]}}, "register": "shipped", "ignore_errors": True}
         show = {"name": "verdict", "ansible.builtin.debug": {"msg": "VERDICT {{ shipped.verdict }} {{ shipped.reason }}"}}
         path = os.path.join(self.workdir, "ship.yml")
@@ -142,9 +146,9 @@ except botocore.exceptions.WaiterError as e:
 class Boto3Waiter(Contender):
     name = "boto3 waiter"
 
-    def run(self, image):
+    def run(self, image, bake):
         config = prepare_version(self.emulator, image)
-        p = Lines([sys.executable, "-c", WAITER % (deployment_config(),), ENDPOINT, config], self.env).wait(900)
+        p = Lines([sys.executable, "-c", WAITER % (deployment_config(bake),), ENDPOINT, config], self.env).wait(900)
         t, said = p.first(lambda line: line.startswith("WAITER "))
         return p, t, bool(said and said.startswith("WAITER SUCCESS")), said or "none"
 
@@ -156,7 +160,7 @@ class AwsCli(Contender):
         aws = os.path.join(os.path.dirname(sys.executable), "aws")
         return (True, None) if os.path.exists(aws) else (False, "the awscli package is not installed (%s)" % aws)
 
-    def run(self, image):
+    def run(self, image, bake):
         import json
 
         config = prepare_version(self.emulator, image)
@@ -165,7 +169,7 @@ class AwsCli(Contender):
                   '--deployment-config "$DC" --endpoint-url "$AWS_URL" >/dev/null && '
                   '"$AWS" sagemaker wait endpoint-in-service --endpoint-name "$EP" --endpoint-url "$AWS_URL" '
                   '&& echo "CLI SUCCESS" || echo "CLI FAILURE $?"')
-        env = dict(self.env, AWS=aws, EP=ENDPOINT, CFG=config, DC=json.dumps(deployment_config()))
+        env = dict(self.env, AWS=aws, EP=ENDPOINT, CFG=config, DC=json.dumps(deployment_config(bake)))
         p = Lines(["bash", "-c", script], env).wait(900)
         t, said = p.first(lambda line: line.startswith("CLI "))
         return p, t, bool(said and said.startswith("CLI SUCCESS")), said or "none"
@@ -225,7 +229,7 @@ def one_run(emulator, contender, scenario, rep, image, serving_before):
     start = time.time()
     if watcher:
         watcher.start()
-    p, said_at, said_ok, said = contender.run(image)
+    p, said_at, said_ok, said = contender.run(image, ROLLBACK_BAKE_SECONDS if watcher else BAKE_SECONDS)
     if watcher:
         watcher.stopping.set()
         watcher.join(10)
@@ -284,8 +288,9 @@ def phase(smoke, records, meta, reps=None):
                         rec["describe_calls"]))
         summ = summarize(records)
         meta.setdefault("sections", {})["sagemaker"] = {"summary": summ, "markdown": markdown(summ)}
-        notes.append("sagemaker phase: emulator settings %s, canary 1 of %d instances, %d s bake; work directory %s"
-                     % (EMULATOR, INSTANCES, BAKE_SECONDS, workdir))
+        notes.append("sagemaker phase: emulator settings %s, canary 1 of %d instances, %d s bake (rollback runs: %d s, "
+                     "ended by the alarm); work directory %s"
+                     % (EMULATOR, INSTANCES, BAKE_SECONDS, ROLLBACK_BAKE_SECONDS, workdir))
     finally:
         emulator.stop()
 
@@ -335,9 +340,10 @@ def markdown(summ):
     from bench.stats import fmt
 
     lines = ["## SageMaker: verdict after the endpoint is really in service", "",
-             "Same emulator, same endpoint, one update per run (blue/green canary, %d s bake, one rollback alarm). "
+             "Same emulator, same endpoint, one update per run (blue/green canary, %d s bake, one rollback alarm; "
+             "rollback runs bake up to %d s and the alarm, set as soon as the canary bakes, ends the bake). "
              "Ratios are to the boto3 waiter. *Noticed* counts runs whose verdict said the new version did not ship "
-             "while SageMaker had rolled it back." % BAKE_SECONDS, ""]
+             "while SageMaker had rolled it back." % (BAKE_SECONDS, ROLLBACK_BAKE_SECONDS), ""]
     for scenario, table in summ.items():
         lines += ["### %s" % scenario, "",
                   "| contender | runs | verdict latency s (median) | × | wall s | × | DescribeEndpoint calls | truthful"
