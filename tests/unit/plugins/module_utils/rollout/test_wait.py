@@ -11,6 +11,8 @@ from ansible_collections.modelops.serving.plugins.module_utils.rollout.judges im
     RolloutJudge,
     paused_by,
     stall_cause,
+    superseded,
+    template_of,
 )
 from ansible_collections.modelops.serving.plugins.module_utils.rollout.wait import (
     CONTROLLER_GRACE,
@@ -547,3 +549,65 @@ def test_the_hold_judge_breaks_on_availability_loss():
     outcome = j.judge(view(dep(updated=3, ready=3, available=2), pods=[pod("a")]))
     assert (outcome.ok, outcome.reason, outcome.message) == (
         False, "bake_unavailable", "bake: only 2 of 3 replicas of llm available")
+
+
+# -- another hand's template: superseded -------------------------------------------------------------
+def other_hand(images=("repo/model:v1",), generation=5):
+    d = dep(generation=generation, observed=generation, updated=3, ready=3, available=3)
+    d["spec"]["template"] = {"metadata": {"labels": {"app": "llm"}},
+                             "spec": {"containers": [({"name": "c%d" % i, "image": im} if im else {"name": "c%d" % i})
+                                                     for i, im in enumerate(images)]}}
+    return d
+
+
+OURS = dep()["spec"]["template"]
+
+
+def test_the_template_of_a_deployment_or_of_nothing():
+    assert template_of(dep()) == OURS
+    assert template_of(None) is None
+    assert template_of({}) is None
+    assert template_of({"spec": {}}) is None
+
+
+def test_superseded_names_the_template_that_stands_and_what_to_do():
+    assert superseded(dep(), None) is None
+    assert superseded(dep(), OURS) is None
+    outcome = superseded(other_hand(("repo/model:v1", "repo/sidecar:3")), OURS)
+    assert (outcome.ok, outcome.reason) == (False, "superseded")
+    assert outcome.message == (
+        "the pod template of Deployment serving/llm was changed by another hand during this run (now generation 5, "
+        "image repo/model:v1, repo/sidecar:3); that template stands: nothing more was written and nothing was "
+        "rolled back over it. Find who changed it (kubectl get deployment llm -n serving --show-managed-fields), "
+        "then run this task again if the change is still wanted")
+
+
+def test_superseded_names_an_image_it_cannot_read_with_a_question_mark():
+    assert "image ?, repo/b:1);" in superseded(other_hand((None, "repo/b:1")), OURS).message
+    assert "image ?);" in superseded(other_hand(()), OURS).message
+    bare = other_hand()
+    bare["spec"]["template"] = {"metadata": {"labels": {"app": "other"}}}
+    assert "image ?);" in superseded(bare, OURS).message
+    bare["spec"]["template"] = None
+    assert "image ?);" in superseded(bare, OURS).message
+
+
+def test_the_rollout_judge_says_superseded_before_complete():
+    # `kubectl rollout undo` completes too: it is not the rollout this run asked for.
+    theirs = other_hand()
+    assert template_of(theirs) != OURS
+    assert judge().judge(view(theirs)).reason == "complete"
+    outcome = judge(template=OURS).judge(view(theirs))
+    assert outcome.reason == "superseded" and "now generation 5, image repo/model:v1)" in outcome.message
+    assert judge(template=OURS).judge(view(dep(updated=3, ready=3, available=3))).reason == "complete"
+    # A cache older than our own write is not judged at all, not even for its template.
+    assert judge(template=OURS, min_generation=6).judge(view(theirs)) is None
+
+
+def test_the_hold_judge_says_superseded_before_any_hold_verdict():
+    theirs = other_hand()
+    held = hold.Baseline([pod("a")])
+    assert HoldJudge("canary step 1", held).judge(view(theirs, pods=[pod("a")])) is None
+    outcome = HoldJudge("canary step 1", held, OURS).judge(view(theirs, pods=[pod("a", ready=False)]))
+    assert outcome.reason == "superseded" and "Deployment serving/llm" in outcome.message
+    assert HoldJudge("canary step 1", held, OURS).judge(view(dep(updated=3, ready=3, available=3), pods=[pod("a")])) is None
